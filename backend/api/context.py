@@ -1,0 +1,79 @@
+"""Request-scoped helpers for the blueprints: services, the API root URL, the caller, the JSON body."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Callable
+
+
+from cachetools import LRUCache
+from flask import current_app, g, request
+
+from apicore import errors
+from apicore.frozen_json import FrozenJson
+from backend.services import Services
+from backend.storage.models import User
+
+API_PREFIX = "/openeo/1.2"
+_frozen_lock = threading.Lock()
+
+
+def services() -> Services:
+    return current_app.extensions["openeo_backend"]
+
+
+def api_root() -> str:
+    """Absolute URL of the API root without a trailing slash, e.g. http://host:8080/openeo/1.2."""
+    public = services().settings.public_url
+    base = public.rstrip("/") if public else request.host_url.rstrip("/")
+    return base + API_PREFIX
+
+
+def optional_user() -> User | None:
+    if "user" not in g:
+        g.user = services().authenticator.user_from_header(request.headers.get("Authorization"))
+    return g.user
+
+
+def require_user() -> User:
+    user = optional_user()
+    if user is None:
+        raise errors.AuthenticationRequired(
+            "This endpoint needs authentication: send 'Authorization: Bearer basic//<token>' "
+            "(see GET /credentials/basic) or 'Bearer oidc/<provider>/<token>' (see GET /credentials/oidc).")
+    return user
+
+
+def json_body() -> Any:
+    if not request.is_json:
+        raise errors.UnsupportedMediaType(expected="application/json", got=request.mimetype or "none")
+    try:
+        return json.loads(request.get_data(cache=True))
+    except ValueError as exc:
+        raise errors.JsonInvalid(reason=str(exc)) from None
+
+
+def frozen(key: str, build: Callable[[], Any]) -> FrozenJson:
+    """A serialised-once document of this app, keyed by the API root too (hrefs differ per host name)."""
+    cache = current_app.extensions.setdefault("frozen_json", LRUCache(maxsize=256))
+    full_key = (key, api_root())
+    with _frozen_lock:  # cachetools caches are not thread-safe
+        document = cache.get(full_key)
+    if document is None:
+        document = FrozenJson(build())
+        with _frozen_lock:
+            cache[full_key] = document
+    return document
+
+
+def paging_arguments() -> tuple[int | None, int]:
+    """``limit`` (≥ 1) and ``offset`` (≥ 0) query parameters, with a clear error when invalid."""
+    try:
+        limit = int(request.args["limit"]) if request.args.get("limit") else None
+        offset = int(request.args.get("offset") or 0)
+    except ValueError:
+        raise errors.BadRequest(reason="'limit' and 'offset' must be integers") from None
+    if (limit is not None and limit < 1) or offset < 0:
+        raise errors.BadRequest(reason="'limit' must be at least 1 and 'offset' at least 0")
+    return limit, offset

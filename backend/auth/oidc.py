@@ -1,0 +1,90 @@
+"""Validation of OIDC access tokens (JWTs) against the provider's JWKS, cached: no round trip per request."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import jwt
+import requests
+
+from apicore import errors
+from backend.settings import OidcProvider
+
+log = logging.getLogger(__name__)
+
+_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+
+@dataclass(frozen=True)
+class OidcIdentity:
+    provider: str
+    subject: str
+    name: str | None
+
+
+class ProviderKeys:
+    """The discovery document and JWKS client of one provider, refreshed after ``ttl`` seconds."""
+
+    def __init__(self, provider: OidcProvider, ttl: int):
+        self.provider = provider
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._client: jwt.PyJWKClient | None = None
+        self._fetched = 0.0
+
+    def signing_key(self, token: str):
+        client = self._jwks_client()
+        try:
+            return client.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientConnectionError as exc:
+            log.warning("JWKS of OIDC provider %s unreachable: %s", self.provider.id, exc)
+            raise errors.InfrastructureBusy(
+                f"The identity provider '{self.provider.id}' cannot be reached to check the token; "
+                "try again later.") from None
+
+    def _jwks_client(self) -> jwt.PyJWKClient:
+        with self._lock:
+            if self._client is None or time.monotonic() - self._fetched > self.ttl:
+                jwks_uri = self._discover_jwks_uri()
+                # PyJWKClient caches the key set and refetches only for an unknown key id.
+                self._client = jwt.PyJWKClient(jwks_uri, cache_jwk_set=True, lifespan=self.ttl, timeout=10)
+                self._fetched = time.monotonic()
+            return self._client
+
+    def _discover_jwks_uri(self) -> str:
+        url = self.provider.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        try:
+            response = requests.get(url, timeout=10)
+            response.raise_for_status()
+            return response.json()["jwks_uri"]
+        except (requests.RequestException, ValueError, KeyError) as exc:
+            log.warning("discovery of OIDC provider %s failed: %s", self.provider.id, exc)
+            raise errors.InfrastructureBusy(
+                f"The identity provider '{self.provider.id}' cannot be reached to check the token; "
+                "try again later.") from None
+
+
+class OidcValidator:
+    def __init__(self, providers: list[OidcProvider], ttl: int):
+        self._keys = {p.id: ProviderKeys(p, ttl) for p in providers}
+
+    def validate(self, provider_id: str, token: str) -> OidcIdentity:
+        keys = self._keys.get(provider_id)
+        if keys is None:
+            raise errors.TokenInvalid(f"Unknown OIDC provider '{provider_id}'; see GET /credentials/oidc.")
+        provider = keys.provider
+        try:
+            claims = jwt.decode(
+                token, keys.signing_key(token), algorithms=_ALGORITHMS, issuer=provider.issuer,
+                audience=provider.audience, leeway=30,
+                options={"require": ["exp", "iss", "sub"], "verify_aud": provider.audience is not None})
+        except jwt.ExpiredSignatureError:
+            raise errors.TokenInvalid("The OIDC access token has expired: refresh it or log in again.") from None
+        except jwt.PyJWTError as exc:
+            raise errors.TokenInvalid(f"The OIDC access token is not valid for provider '{provider_id}': "
+                                      f"{exc}.") from None
+        name = claims.get("preferred_username") or claims.get("name") or claims.get("client_id")
+        return OidcIdentity(provider_id, str(claims["sub"]), name)

@@ -1,0 +1,110 @@
+"""The `openeo-backend` command: serve, users."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from backend.settings import ENV_PREFIX, load_settings, settings_help
+
+HELP = f"""openEO backend: API 1.2 on STAC, xarray and Dask.
+
+\b
+Every setting can also come from an environment variable or from a YAML config file
+(--config FILE or {ENV_PREFIX}CONFIG); precedence: flags > environment > config file > defaults.
+Lists and mappings (OIDC providers, STAC sources) are given as JSON in the environment.
+\b
+{settings_help()}
+"""
+
+
+@click.group(help=HELP, context_settings={"max_content_width": 120})
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML file with settings (keys as the setting names above, lower case).")
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None) -> None:
+    ctx.obj = {"config_file": config_file}
+
+
+def _settings(ctx: click.Context, **overrides):
+    try:
+        return load_settings(ctx.obj["config_file"], **overrides)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise click.ClickException(f"invalid settings: {exc}") from None
+
+
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                               help=f"Data directory (default: {ENV_PREFIX}DATA_DIR or ~/.local/share/openeo-backend).")
+
+
+@main.command()
+@click.option("--host", help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default 8080).")
+@data_dir_option
+@click.option("--workers", type=int, help="Worker processes (default 2).")
+@click.option("--dev", is_flag=True, help="Flask's single-process development server instead of gunicorn.")
+@click.pass_context
+def serve(ctx, host, port, data_dir, workers, dev) -> None:
+    """Start the API server (generates the demo catalog on first start)."""
+    settings = _settings(ctx, host=host, port=port, data_dir=data_dir, workers=workers)
+    from backend.server import run_server
+
+    run_server(settings, development=dev)
+
+
+@main.group()
+def users() -> None:
+    """Manage basic-auth users."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="The user's password.")
+@data_dir_option
+@click.pass_context
+def users_add(ctx, name: str, password: str, data_dir) -> None:
+    """Add a user NAME with a password."""
+    from backend.storage.users import UserExists
+
+    store = _user_store(ctx, data_dir)
+    if not password:
+        raise click.ClickException("the password must not be empty")
+    try:
+        user = store.add(name, password)
+    except UserExists:
+        raise click.ClickException(f"user '{name}' exists already") from None
+    click.echo(f"added user {name} (user_id {user.user_id})")
+
+
+@users.command("list")
+@data_dir_option
+@click.pass_context
+def users_list(ctx, data_dir) -> None:
+    """List users (name, user_id, kind)."""
+    for user in _user_store(ctx, data_dir).list():
+        kind = f"oidc:{user.oidc_provider}" if user.oidc_provider else "basic"
+        click.echo(f"{user.name}\t{user.user_id}\t{kind}")
+
+
+@users.command("remove")
+@click.argument("name")
+@data_dir_option
+@click.pass_context
+def users_remove(ctx, name: str, data_dir) -> None:
+    """Remove user NAME and everything they own."""
+    if not _user_store(ctx, data_dir).remove(name):
+        raise click.ClickException(f"no user '{name}'")
+    click.echo(f"removed user {name}")
+
+
+def _user_store(ctx, data_dir):
+    from backend.services import open_database
+    from backend.storage.users import UserStore
+
+    return UserStore(open_database(_settings(ctx, data_dir=data_dir)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

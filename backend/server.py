@@ -1,0 +1,49 @@
+"""Running the app: gunicorn (production) or Flask's development server."""
+
+from __future__ import annotations
+
+import logging
+
+from gunicorn.app.base import BaseApplication
+
+from backend.app import create_app
+from backend.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, app, options: dict):
+        self._app = app
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self._app
+
+
+def run_server(settings: Settings, development: bool = False) -> None:
+    app = create_app(settings)  # built once before forking: imports and demo generation happen once
+    log.info("serving http://%s:%s/openeo/1.2/ (data dir %s)", settings.host, settings.port, settings.data_dir)
+    if development:
+        app.run(host=settings.host, port=settings.port, threaded=True)
+        return
+
+    def post_fork(_server, _worker):
+        # Connections opened before the fork must not be shared between processes.
+        app.extensions["openeo_backend"].db.engine.dispose(close=False)
+
+    _Gunicorn(app, {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": settings.workers,
+        "threads": settings.threads,
+        "worker_class": "gthread",
+        "timeout": 120,
+        "post_fork": post_fork,
+        "accesslog": "-",
+        "loglevel": settings.log_level.lower(),
+    }).run()

@@ -1,0 +1,81 @@
+"""The backend's parts, built once from the settings and shared by all requests."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from apicore.cache import TtlMemoryCache
+from backend.auth.authenticate import Authenticator
+from backend.auth.basic_tokens import BasicTokenSigner
+from backend.auth.oidc import OidcValidator
+from backend.catalog.registry import CollectionRegistry
+from backend.catalog.sources import StaticCatalogSource, open_source
+from backend.processing.process_registry import ProcessRegistry
+from backend.settings import Settings
+from backend.storage.db import Database
+from backend.storage.udps import UdpStore
+from backend.storage.users import UserStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    users: UserStore
+    udps: UdpStore
+    authenticator: Authenticator
+    collections: CollectionRegistry
+    processes: ProcessRegistry
+
+
+def open_database(settings: Settings) -> Database:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    db.upgrade()
+    return db
+
+
+def build_services(settings: Settings) -> Services:
+    db = open_database(settings)
+    users = UserStore(db)
+    signer = BasicTokenSigner(secret_key(settings), settings.basic_token_ttl)
+    authenticator = Authenticator(users, signer, OidcValidator(settings.oidc_providers, settings.oidc_jwks_ttl))
+    return Services(
+        settings=settings, db=db, users=users, udps=UdpStore(db), authenticator=authenticator,
+        collections=build_collection_registry(settings), processes=ProcessRegistry())
+
+
+def build_collection_registry(settings: Settings) -> CollectionRegistry:
+    sources = [(open_source(config), config.id_map) for config in settings.stac_sources]
+    if settings.demo_catalog:
+        from backend.demo import ensure_demo_catalog
+
+        catalog_json = ensure_demo_catalog(settings.data_dir / "demo-catalog")
+        sources.append((StaticCatalogSource(str(catalog_json)), {}))
+    return CollectionRegistry(sources, TtlMemoryCache(settings.collection_cache_ttl))
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured key, else one generated once per data dir (0600), shared by all worker processes."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.data_dir) / "secret.key"
+    if not path.exists():
+        # Write a private temp file, then link it into place: atomic, and the first process wins.
+        temp = path.with_name(f".secret.key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass
+        finally:
+            temp.unlink()
+    return path.read_text().strip()

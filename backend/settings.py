@@ -1,0 +1,125 @@
+"""Typed settings, read once at start-up: defaults < config file < OPENEO_BACKEND_* environment < CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "OPENEO_BACKEND_"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "openeo-backend"
+
+
+# The grant types the openEO API allows in `default_clients` (client credentials is not one of them).
+GrantType = Literal["implicit", "authorization_code", "authorization_code+pkce",
+                    "urn:ietf:params:oauth:grant-type:device_code",
+                    "urn:ietf:params:oauth:grant-type:device_code+pkce", "refresh_token"]
+
+
+class OidcClient(BaseModel):
+    id: str
+    grant_types: list[GrantType] = ["authorization_code+pkce", "urn:ietf:params:oauth:grant-type:device_code+pkce",
+                              "refresh_token"]
+    redirect_urls: list[str] = []
+
+
+class OidcProvider(BaseModel):
+    id: str = Field(pattern=r"^[\w-]+$")
+    issuer: str
+    title: str
+    scopes: list[str] = ["openid"]
+    description: str | None = None
+    default_clients: list[OidcClient] = []
+    audience: str | None = Field(None, description="Required `aud` of access tokens; unset = not checked")
+
+
+class StacSource(BaseModel):
+    """A collection source: a static catalog (path or URL of catalog.json) or a STAC API root."""
+
+    kind: Literal["static", "api"]
+    url: str
+    collections: list[str] | None = Field(None, description="Allow-list of STAC collection ids; unset = all")
+    id_map: dict[str, str] = Field({}, description="openEO collection id -> STAC collection id")
+
+
+class Settings(BaseSettings):
+    """Every setting; environment variable = OPENEO_BACKEND_<NAME> (nested lists/dicts as JSON)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="SQLite DB, demo catalog, secrets")
+    host: str = Field("127.0.0.1", description="Address `serve` binds to")
+    port: int = Field(8080, description="Port `serve` listens on")
+    public_url: str | None = Field(None, description="Public root URL when behind a proxy; default: from requests")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/backend.db")
+    secret_key: str | None = Field(None, description="Token signing key; default: generated in <data_dir>/secret.key")
+    basic_token_ttl: int = Field(24 * 3600, gt=0, description="Lifetime of basic-auth access tokens, seconds")
+    oidc_providers: list[OidcProvider] = Field([], description="OIDC providers (JSON list); none = no OIDC login")
+    oidc_jwks_ttl: int = Field(3600, gt=0, description="Seconds to cache a provider's discovery document and JWKS")
+    stac_sources: list[StacSource] = Field([], description="Collection sources (JSON list); empty = demo catalog")
+    demo_catalog: bool = Field(True, description="Generate and serve the synthetic demo catalog")
+    collection_cache_ttl: int = Field(300, ge=0, description="Seconds collection metadata stays cached")
+    max_request_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted request body (413 above)")
+    backend_id: str = Field("openeo-backend", description="Capabilities `id`")
+    title: str = Field("openEO backend", description="Capabilities `title`")
+    description: str = Field("openEO API 1.2 backend on STAC, xarray and Dask.", description="Capabilities text")
+    log_level: str = Field("INFO", description="Python log level")
+    workers: int = Field(2, gt=0, description="gunicorn worker processes for `serve`")
+    threads: int = Field(4, gt=0, description="Threads per gunicorn worker")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'backend.db'}"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _ConfigFileSource(settings_cls)
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Optional YAML (or JSON) config file named by OPENEO_BACKEND_CONFIG or `--config`."""
+
+    path: Path | None = None
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the ABC, unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = _ConfigFileSource.path or os.environ.get(ENV_PREFIX + "CONFIG")
+        if not path:
+            return {}
+        content = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(content, dict):
+            raise ValueError(f"config file {path} must hold a mapping of setting names to values")
+        return content
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Settings from all sources; ``overrides`` (CLI flags) win, None values are ignored."""
+    _ConfigFileSource.path = Path(config_file) if config_file else None
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _ConfigFileSource.path = None
+
+
+def settings_help() -> str:
+    """A table of every setting for `openeo-backend --help`."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        lines.append(f"  {ENV_PREFIX}{name.upper():<28} {field.description or ''}")
+    return "\n".join(lines)

@@ -1,0 +1,242 @@
+"""The real openEO JS client (@openeo/js-client, pinned in tests/js/package.json) under Node against a real HTTP server.
+
+tests/js/client_calls.mjs makes the client calls and prints one JSON report; the tests here assert its values.
+Node and npm are required; the pinned client is installed with `npm ci` when tests/js/node_modules is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+JS_DIR = Path(__file__).resolve().parents[1] / "js"
+SCRIPT = JS_DIR / "client_calls.mjs"
+CLIENT_PACKAGE = JS_DIR / "node_modules" / "@openeo" / "js-client" / "package.json"
+S2 = "SENTINEL2_L2A_DEMO"
+DEM = "DEM_DEMO"
+UDP_ID = "js_plus_one"  # as in client_calls.mjs
+UDP_GRAPH = {"add1": {"process_id": "add", "arguments": {"x": {"from_parameter": "x"}, "y": 1}, "result": True}}
+
+
+def _pinned_client_version() -> str:
+    return json.loads((JS_DIR / "package.json").read_text())["dependencies"]["@openeo/js-client"]
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    """The node executable, with the pinned JS client installed in tests/js/node_modules."""
+    node_exe, npm_exe = shutil.which("node"), shutil.which("npm")
+    if not node_exe or not npm_exe:
+        pytest.fail(
+            "test_js_client needs Node.js (>= 18) and npm on PATH "
+            f"(found node={node_exe!r}, npm={npm_exe!r}); install them or run scripts/ensure-test-tools.sh",
+            pytrace=False,
+        )
+    version = subprocess.run([node_exe, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    if int(version.lstrip("v").split(".")[0]) < 18:
+        pytest.fail(f"test_js_client needs Node.js >= 18, found {version}", pytrace=False)
+    if not CLIENT_PACKAGE.is_file():
+        try:
+            install = subprocess.run(
+                [npm_exe, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=JS_DIR, capture_output=True, text=True, timeout=600,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`npm ci` in {JS_DIR} timed out after 600 s", pytrace=False)
+        if install.returncode != 0 or not CLIENT_PACKAGE.is_file():
+            pytest.fail(f"`npm ci` in {JS_DIR} failed (exit {install.returncode}):\n{install.stdout}\n{install.stderr}",
+                        pytrace=False)
+    installed = json.loads(CLIENT_PACKAGE.read_text())["version"]
+    if installed != _pinned_client_version():
+        pytest.fail(f"tests/js/node_modules has @openeo/js-client {installed}, package.json pins "
+                    f"{_pinned_client_version()}: run `npm ci` in {JS_DIR}", pytrace=False)
+    return node_exe
+
+
+@pytest.fixture(scope="module")
+def js_run(node, live_server):
+    """Runs client_calls.mjs once for the module with a fresh user: (report, user name, completed process)."""
+    name, password = live_server.new_user()
+    try:
+        completed = subprocess.run(
+            [node, str(SCRIPT), live_server.url, name, password, live_server.root],
+            cwd=JS_DIR, capture_output=True, text=True, timeout=180,
+            env={**os.environ, "NODE_NO_WARNINGS": "1"},
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"client_calls.mjs timed out after 180 s; stderr:\n{exc.stderr}", pytrace=False)
+    try:
+        report = json.loads(completed.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"client_calls.mjs printed no JSON report (exit {completed.returncode}).\n"
+                    f"stdout:\n{completed.stdout}\nstderr:\n{completed.stderr}", pytrace=False)
+    return report, name, completed
+
+
+@pytest.fixture(scope="module")
+def report(js_run) -> dict:
+    return js_run[0]
+
+
+def result(report: dict, step: str):
+    """The result of one step of the report; fails with the step's error if the call threw."""
+    entry = report["steps"].get(step)
+    assert entry is not None, f"step {step!r} did not run; steps: {list(report['steps'])}"
+    assert "error" not in entry, f"JS client call {step!r} failed: {entry['error']}"
+    assert not entry.get("unexpected_success"), f"JS client call {step!r} succeeded but should have failed"
+    return entry["result"]
+
+
+def test_script_ran_without_failures(js_run):
+    report, _, completed = js_run
+    assert report["client_version"] == _pinned_client_version()
+    assert completed.returncode == 0 and report["failures"] == [], (
+        f"client_calls.mjs exit {completed.returncode}; failures:\n" + "\n".join(report["failures"])
+        if report["failures"] else f"client_calls.mjs exit {completed.returncode}; stderr:\n{completed.stderr}")
+
+
+def test_connect_and_capabilities(report, live_server):
+    connect = result(report, "connect")
+    assert connect["base_url"].rstrip("/") == live_server.url
+    assert connect["api_version"] == "1.2.0"
+    assert connect["backend_version"] and connect["title"] and connect["id"]
+    # Given the versioned URL, the client first probes <url>/.well-known/openeo (served only at the server root),
+    # warns and connects directly: harmless. Given the server root, version discovery picks the 1.2 API silently.
+    discovered = result(report, "connect_discovery")
+    assert discovered["base_url"].rstrip("/") == live_server.url
+    assert discovered["api_version"] == "1.2.0"
+    assert report["steps"]["connect_discovery"]["warnings"] == []
+    # hasFeature() is derived from the endpoints list of GET /.
+    features = result(report, "capabilities")
+    required = {"capabilities", "listFileTypes", "listCollections", "describeCollection", "listProcesses",
+                "describeProcess", "authenticateBasic", "describeAccount", "listUserProcesses", "describeUserProcess",
+                "getUserProcess", "setUserProcess", "replaceUserProcess", "deleteUserProcess"}
+    assert {name for name in required if not features[name]} == set()
+    assert required <= set(connect["features"])
+
+
+def test_no_client_warnings(report):
+    """Apart from the well-known probe of `connect` with the versioned URL, the client logs no warnings."""
+    warnings = {step: entry["warnings"] for step, entry in report["steps"].items()
+                if entry["warnings"] and step != "connect"}
+    assert warnings == {}
+
+
+def test_authentication_and_account(js_run):
+    report, name, _ = js_run
+    auth = result(report, "authenticate")
+    assert auth == {"authenticated": True, "provider_type": "basic", "display_name": name, "bearer_prefix": "basic//"}
+    account = result(report, "describe_account")
+    assert account["name"] == name
+    assert isinstance(account["user_id"], str) and account["user_id"]
+
+
+def test_wrong_password_is_credentials_invalid(report):
+    error = result(report, "authenticate_wrong_password")
+    assert error["status"] == 403, error
+    assert error["code"] == "CredentialsInvalid", error
+    assert error["message"], error
+
+
+def test_collections(report):
+    listing = result(report, "list_collections")
+    assert {S2, DEM} <= set(listing["ids"]), listing["ids"]
+    assert listing["links_is_array"]
+    for collection in listing["collections"]:
+        # What the Web Editor uses as load_collection defaults.
+        assert collection["title"] and collection["license"], collection
+        assert len(collection["bbox"]) == 4, collection
+        assert len(collection["interval"]) == 2, collection
+
+    s2 = result(report, "describe_collection")
+    assert s2["id"] == S2 and s2["type"] == "Collection"
+    assert s2["dimensions"]["t"] == "temporal"
+    assert s2["dimensions"]["x"] == s2["dimensions"]["y"] == "spatial"
+    assert s2["band_values"] == ["B02", "B03", "B04", "B08", "B11", "SCL"]
+    assert [b["name"] for b in s2["eo_bands"]] == ["B02", "B03", "B04", "B08", "B11", "SCL"]
+    assert [b["common_name"] for b in s2["eo_bands"]][:4] == ["blue", "green", "red", "nir"]
+
+    missing = result(report, "describe_collection_missing")
+    assert (missing["status"], missing["code"]) == (404, "CollectionNotFound"), missing
+
+
+REQUIRED_PROCESSES = {"load_collection", "save_result", "ndvi", "reduce_dimension", "add", "subtract", "multiply",
+                      "divide", "power"}
+
+
+def test_all_process_pages(report):
+    """Following the `next` links, every process is there exactly once."""
+    paged = result(report, "paginate_processes")
+    assert REQUIRED_PROCESSES <= set(paged["ids"])
+    assert len(set(paged["ids"])) == paged["count"], "duplicate process ids across pages"
+
+
+def test_processes(report):
+    # Connection.listProcesses() (used by describeProcess, buildProcess and the Web Editor) sends
+    # GET /processes?limit=50 and reads only that first page, ignoring `next` links. So every process must be
+    # on that page, i.e. the backend must not cut /processes at the client's limit.
+    listing = result(report, "list_processes")
+    ids = set(listing["ids"])
+    assert len(ids) == listing["count"], "duplicate process ids"
+    missing = REQUIRED_PROCESSES - ids
+    assert not missing, (f"listProcesses() saw {listing['count']} processes (GET /processes?limit=50, first page "
+                         f"only) and misses {sorted(missing)}")
+    for process_id, details in listing["details"].items():
+        assert details is not None, process_id
+        assert details["summary"] and details["has_description"], (process_id, details)
+        assert details["has_returns_schema"], (process_id, details)
+    assert listing["details"]["load_collection"]["parameters"][:2] == ["id", "spatial_extent"]
+    assert {"data", "format"} <= set(listing["details"]["save_result"]["parameters"])
+    assert "reducer" in listing["details"]["reduce_dimension"]["parameters"]
+    ndvi = result(report, "describe_process")
+    assert ndvi is not None, "describeProcess('ndvi') found nothing (it looks in listProcesses())"
+    assert ndvi["id"] == "ndvi" and ndvi["parameters"][0] == "data"
+
+
+def test_file_types(report):
+    types = result(report, "list_file_types")
+    # The JS client upper-cases the format names.
+    assert {"GTIFF", "NETCDF"} <= set(types["output"]), types["output"]
+    assert types["lookup_gtiff"] and types["lookup_netcdf"]
+
+
+def test_validation(report):
+    validation = result(report, "validate_process")
+    if "skipped" in validation:
+        pytest.skip(validation["skipped"])
+    assert validation == {"errors": []}
+
+
+def test_user_defined_process_round_trip(report):
+    expected = {
+        "id": UDP_ID,
+        "summary": "x + 1",
+        "description": "Adds one to a number.",
+        "parameters": [{"name": "x", "description": "A number.", "schema": {"type": "number"}}],
+        "returns": {"description": "x plus one", "schema": {"type": "number"}},
+        "process_graph": UDP_GRAPH,
+    }
+    stored = result(report, "set_user_process")
+    assert stored == {"class": "UserProcess", **expected}
+
+    listing = result(report, "list_user_processes")
+    assert listing == {"ids": [UDP_ID], "classes": ["UserProcess"], "summaries": ["x + 1"]}
+
+    assert result(report, "get_user_process") == {"class": "UserProcess", **expected}
+    assert result(report, "replace_user_process") == {"class": "UserProcess", **expected, "summary": "x plus one"}
+
+    assert result(report, "delete_user_process") == {"registry_has_process": False}
+    assert result(report, "list_user_processes_after_delete") == {"ids": []}
+    gone = result(report, "get_user_process_after_delete")
+    assert (gone["status"], gone["code"]) == (404, "ProcessGraphNotFound"), gone
+
+
+def test_timings_reported(report):
+    """Each call's duration is in the report; none should take long on a local server."""
+    slow = {step: entry["ms"] for step, entry in report["steps"].items() if entry["ms"] > 10_000}
+    assert slow == {}
