@@ -62,7 +62,14 @@ class StacApiSource:
     def __init__(self, url: str, allowed: list[str] | None = None):
         self.url = url
         self.allowed = list(allowed) if allowed is not None else None
-        self.client = pystac_client.Client.open(url)
+        self._client: pystac_client.Client | None = None
+
+    @property
+    def client(self) -> pystac_client.Client:
+        # Opened on first use: an API that is down at start-up must not keep the backend from starting.
+        if self._client is None:
+            self._client = pystac_client.Client.open(self.url)
+        return self._client
 
     def collection_ids(self) -> list[str]:
         if self.allowed is not None:
@@ -73,10 +80,11 @@ class StacApiSource:
         if self.allowed is not None and stac_id not in self.allowed:
             return None
         try:
-            return self.client.get_collection(stac_id).to_dict(include_self_link=False)
+            collection = self.client.get_collection(stac_id)
         except Exception as exc:  # pystac-client raises APIError or plain HTTP errors for unknown ids
             log.info("collection %s not available from %s: %s", stac_id, self.url, exc)
             return None
+        return collection.to_dict(include_self_link=False) if collection is not None else None
 
     def sample_items(self, stac_id: str, limit: int = SAMPLE_ITEMS) -> list[dict]:
         search = self.client.search(collections=[stac_id], max_items=limit, limit=limit)
