@@ -44,6 +44,6 @@ def run_server(settings: Settings, development: bool = False) -> None:
         "worker_class": "gthread",
         "timeout": 120,
         "post_fork": post_fork,
-        "accesslog": "-",
+        "accesslog": "-" if settings.access_log else None,
         "loglevel": settings.log_level.lower(),
     }).run()

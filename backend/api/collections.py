@@ -17,8 +17,7 @@ def list_collections():
     ttl = services().settings.collection_cache_ttl
     if ttl and limit is None and offset == 0:
         # The full listing changes only when the metadata cache refreshes: serialise it once per TTL.
-        bucket = int(time.monotonic() // ttl)
-        return frozen(f"collections {bucket}", lambda: _listing(None, 0)).response()
+        return frozen(f"collections {int(time.monotonic() // ttl)}", lambda: _listing(None, 0)).response()
     return jsonify(_listing(limit, offset))
 
 
@@ -36,7 +35,12 @@ def _listing(limit: int | None, offset: int) -> dict:
 
 @bp.get("/collections/<collection_id>")
 def describe_collection(collection_id: str):
-    return jsonify(services().collections.describe(collection_id, api_root()))
+    ttl = services().settings.collection_cache_ttl
+    describe = lambda: services().collections.describe(collection_id, api_root())  # noqa: E731
+    if not ttl:
+        return jsonify(describe())
+    # Serialised and gzipped once per TTL period instead of once per request.
+    return frozen(f"collection {collection_id} {int(time.monotonic() // ttl)}", describe).response()
 
 
 @bp.get("/collections/<collection_id>/queryables")

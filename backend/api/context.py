@@ -17,6 +17,7 @@ from backend.storage.models import User
 
 API_PREFIX = "/openeo/1.2"
 _frozen_lock = threading.Lock()
+_roots: LRUCache = LRUCache(maxsize=64)  # (scheme, Host header, server name, port) -> API root
 
 
 def services() -> Services:
@@ -26,8 +27,18 @@ def services() -> Services:
 def api_root() -> str:
     """Absolute URL of the API root without a trailing slash, e.g. http://host:8080/openeo/1.2."""
     public = services().settings.public_url
-    base = public.rstrip("/") if public else request.host_url.rstrip("/")
-    return base + API_PREFIX
+    if public:
+        return public.rstrip("/") + API_PREFIX
+    environ = request.environ
+    key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"), environ.get("SERVER_NAME"),
+           environ.get("SERVER_PORT"))
+    with _frozen_lock:  # cachetools caches are not thread-safe, not even for reads
+        root = _roots.get(key)
+    if root is None:  # werkzeug's host_url costs ~12 µs; cached documents are served in ~80 µs
+        root = request.host_url.rstrip("/") + API_PREFIX
+        with _frozen_lock:
+            _roots[key] = root
+    return root
 
 
 def optional_user() -> User | None:

@@ -78,6 +78,7 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     server_cpu_ms_per_request: float
+    server_sys_ms_per_request: float  # the kernel's part of it (socket I/O, epoll, pipes)
     client_cpu_ms_per_request: float
     bytes: int
     content_encoding: str
@@ -127,16 +128,17 @@ class Server:
         except psutil.NoSuchProcess:
             return []
 
-    def cpu_seconds(self) -> tuple[float, dict[int, float]]:
-        """user + sys CPU seconds of the master and of each live worker (children of the master)."""
-        per_process = {}
+    def cpu_seconds(self) -> tuple[float, dict[int, float], float]:
+        """user + sys CPU seconds of the master and its live workers: total, per process, and the sys part."""
+        per_process, system = {}, 0.0
         for process in [self.master] + self.master.children(recursive=True):
             try:
                 times = process.cpu_times()
             except psutil.NoSuchProcess:
                 continue
             per_process[process.pid] = times.user + times.system
-        return sum(per_process.values()), per_process
+            system += times.system
+        return sum(per_process.values()), per_process, system
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -213,7 +215,17 @@ def baseline_server(log_dir: Path, workers: int, threads: int) -> Server:
     argv = [sys.executable, "-m", "gunicorn", "--chdir", str(HERE), "--bind", f"{HOST}:{port}",
             "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
             "--timeout", "120", "--access-logfile", "-", "--log-level", "info", "--preload", "baseline_app:app"]
+    if _gunicorn_has_setting("control_socket_disable"):
+        argv.insert(-1, "--no-control-socket")  # idle either way; keeps off the backend's default socket path
     return Server("baseline", argv, dict(os.environ), log_dir / "bench-baseline.log", port, workers)
+
+
+def _gunicorn_has_setting(name: str) -> bool:
+    try:
+        from gunicorn.config import KNOWN_SETTINGS
+    except ImportError:
+        return False
+    return any(setting.name == name for setting in KNOWN_SETTINGS)
 
 
 # ----------------------------------------------------------------------------------------- load generator
@@ -240,8 +252,13 @@ def warm_up(port: int, path: str, headers: dict, count: int, concurrency: int) -
     _run_threads(run, concurrency)
 
 
-def load(port: int, path: str, headers: dict, count: int, concurrency: int):
-    """``count`` GETs from ``concurrency`` threads, one keep-alive connection each; full bodies are read."""
+def load(port: int, path: str, headers: dict, count: int, concurrency: int, per_connection: int = 100):
+    """``count`` GETs from ``concurrency`` threads on keep-alive connections; full bodies are read.
+
+    Each thread opens a new connection every ``per_connection`` requests: the kernel hands a new connection
+    to whichever worker accepts first, and the CPU per request differs measurably between "all connections
+    on one worker" and "spread over both", so a few dozen connections per measurement average that out.
+    """
     counter = itertools.count()
     latencies = [0.0] * count
     first: dict = {}
@@ -249,8 +266,12 @@ def load(port: int, path: str, headers: dict, count: int, concurrency: int):
 
     def run():
         connection = http.client.HTTPConnection(HOST, port, timeout=120)
+        sent = 0
         try:
             while (i := next(counter)) < count:
+                if sent and sent % per_connection == 0:
+                    connection.close()  # the next request connects anew
+                sent += 1
                 for attempt in (1, 2):
                     start = time.perf_counter()
                     try:
@@ -302,18 +323,21 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]
 
 
-def measure(server: Server, case: Case, count: int, concurrency: int, warmup: int) -> Measurement:
+def measure(server: Server, case: Case, count: int, concurrency: int, warmup: int,
+            per_connection: int = 100) -> Measurement:
     headers = ENCODINGS[case.encoding]
     if warmup:
         warm_up(server.port, case.path, headers, warmup, concurrency)
-    cpu_before, per_before = server.cpu_seconds()
-    seconds, latencies, first, failures, client_cpu = load(server.port, case.path, headers, count, concurrency)
-    cpu_after, per_after = server.cpu_seconds()
+    cpu_before, per_before, sys_before = server.cpu_seconds()
+    seconds, latencies, first, failures, client_cpu = load(server.port, case.path, headers, count, concurrency,
+                                                           per_connection)
+    cpu_after, per_after, sys_after = server.cpu_seconds()
     latencies.sort()
     result = Measurement(
         requests=count, seconds=seconds, rps=count / seconds,
         p50_ms=statistics.median(latencies) * 1000, p99_ms=percentile(latencies, 0.99) * 1000,
         server_cpu_ms_per_request=(cpu_after - cpu_before) * 1000 / count,
+        server_sys_ms_per_request=(sys_after - sys_before) * 1000 / count,
         client_cpu_ms_per_request=client_cpu * 1000 / count,
         bytes=first.get("bytes", 0), content_encoding=first.get("encoding", "?"),
         worker_cpu_ms={str(pid): round((per_after[pid] - per_before.get(pid, 0.0)) * 1000, 1)
@@ -326,6 +350,16 @@ def measure(server: Server, case: Case, count: int, concurrency: int, warmup: in
           and result.bytes >= 1024):
         result.note = "answered without gzip"
     return result
+
+
+def _logs_requests(log_path: Path, path: str) -> bool:
+    """Whether the server's output has access-log lines (``"GET <path> HTTP/1.1" 200``)."""
+    needle = f'"GET {path} HTTP/1.1" 200'.encode()
+    try:
+        with open(log_path, "rb") as log:
+            return any(needle in line for line in log)
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------------------------- reporting
@@ -401,9 +435,9 @@ def markdown_table(summaries: list[Summary]) -> str:
             name += " ⚠ " + problems[0]
         size = f"{first.bytes}" + (" gzip" if first.content_encoding == "gzip" else "")
         encoding = {"gzip": "gzip, deflate", "identity": "none", "any": "either"}[case.encoding]
-        cells = [name, encoding, size, f"{summary.median('rps'):.0f}",
-                 _fmt(summary.median("p50_ms")), _fmt(summary.median("p99_ms")),
-                 f"{_fmt(cpu)} ({_fmt(min(runs_cpu))}–{_fmt(max(runs_cpu))})", f"{ratio:.2f}", driver_cell] + goal_cells
+        cpu_cell = f"{_fmt(cpu)} ({_fmt(min(runs_cpu))}–{_fmt(max(runs_cpu))})"
+        cells = [name, encoding, size, f"{summary.median('rps'):.0f}", _fmt(summary.median("p50_ms")),
+                 _fmt(summary.median("p99_ms")), cpu_cell, f"{ratio:.2f}", driver_cell] + goal_cells
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -417,11 +451,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-n", "--requests", type=int, default=2000, help="requests per endpoint and repeat (2000)")
     parser.add_argument("-c", "--concurrency", type=int, default=4, help="client threads/connections (4)")
     parser.add_argument("-r", "--repeats", type=int, default=3, help="repeats; the median is reported (3)")
+    parser.add_argument("--requests-per-connection", type=int, default=100,
+                        help="each client thread reconnects after this many keep-alive requests (100)")
     parser.add_argument("--warmup", type=int, default=100,
                         help="warm-up requests per measurement, on fresh connections (100)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker, OPENEO_BACKEND_THREADS (4)")
-    parser.add_argument("--collection", default=DEFAULT_COLLECTION, help=f"id for /collections/{{id}} ({DEFAULT_COLLECTION})")
+    parser.add_argument("--collection", default=DEFAULT_COLLECTION,
+                        help=f"id for /collections/{{id}} ({DEFAULT_COLLECTION})")
     parser.add_argument("--only", nargs="+", choices=["capabilities", "collections", "collection", "processes"],
                         help="benchmark only these endpoints (the baseline always runs)")
     parser.add_argument("--encodings", nargs="+", choices=list(ENCODINGS), default=list(ENCODINGS))
@@ -454,13 +491,14 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             server.start()
         for server in servers:
-            print(f"waiting for the {server.name} server on port {server.port} ...", file=sys.stderr)
+            print(f"waiting for the {server.name} server (gunicorn master pid {server.proc.pid}) on port "
+                  f"{server.port} ...", file=sys.stderr)
             try:
                 server.wait_ready(args.startup_timeout)
             except ServerFailed as exc:
                 message = str(exc)
-                if server is backend and "backend.demo" in message:
-                    message += ("\n\nThe demo catalog generator (backend.demo) is not usable; rerun with "
+                if server is backend and ("backend.demo" in message or "backend/demo" in message):
+                    message += ("\n\nThe demo catalog generator (backend.demo) failed; rerun with "
                                 "--no-demo-catalog to benchmark with an empty /collections.")
                 print(message, file=sys.stderr)
                 return 2
@@ -491,7 +529,8 @@ def main(argv: list[str] | None = None) -> int:
         for repeat in range(1, args.repeats + 1):
             for case in cases:  # interleaved, so slow drifts of the machine hit every case alike
                 server = baseline if case.target == "baseline" else backend
-                result = measure(server, case, args.requests, args.concurrency, args.warmup)
+                result = measure(server, case, args.requests, args.concurrency, args.warmup,
+                                 args.requests_per_connection)
                 runs[case.key].append(result)
                 print(f"repeat {repeat}/{args.repeats} {case.key:<24} {result.rps:7.0f} req/s  "
                       f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
@@ -500,13 +539,16 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
         summaries = [Summary(case, runs[case.key]) for case in cases]
         load_after = os.getloadavg()
+        if names and not _logs_requests(backend.log_path, paths[names[0]]):
+            notes.append("the backend wrote no access log, the baseline did: ratios are in the backend's favour")
 
         machine = machine_description()
         print(f"\n## Metadata endpoints, {started:%Y-%m-%d %H:%M %Z}\n")
         print(f"Machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['platform']}, "
               f"Python {machine['python']}. gunicorn gthread, {args.workers} workers × {args.threads} threads "
-              f"(access log on). Load: {args.requests} requests per endpoint, {args.concurrency} keep-alive "
-              f"connections, median of {args.repeats} repeats. Collections served: {len(collection_ids)} "
+              f"(access log on, as `serve` configures it). Load: {args.requests} requests per endpoint from "
+              f"{args.concurrency} threads on keep-alive connections ({args.requests_per_connection} requests "
+              f"each), median of {args.repeats} repeats. Collections served: {len(collection_ids)} "
               f"({', '.join(collection_ids) or 'none'}); processes: {process_count}. Load average (1 min) "
               f"before/after: {load_before[0]:.1f}/{load_after[0]:.1f}.")
         if inherited:
@@ -528,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
                 "baseline_cpu_ms_per_request": pooled_baseline(summaries).median("server_cpu_ms_per_request"),
                 "inherited_env": inherited,
                 "driver_reference_cpu_ms": DRIVER_CPU_MS, "driver_reference_baseline_cpu_ms": DRIVER_BASELINE_CPU_MS,
-                "results": [{**asdict(s.case), "median_server_cpu_ms_per_request": s.median("server_cpu_ms_per_request"),
+                "results": [{**asdict(s.case),
+                             "median_server_cpu_ms_per_request": s.median("server_cpu_ms_per_request"),
                              "median_rps": s.median("rps"), "median_p50_ms": s.median("p50_ms"),
                              "median_p99_ms": s.median("p99_ms"), "runs": [asdict(r) for r in s.runs]}
                             for s in summaries],
