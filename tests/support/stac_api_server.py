@@ -58,18 +58,23 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
 import requests
+
+if not __package__:  # run or loaded by file path: `tests` must be this checkout's, not Canaille's
+    _HERE = Path(__file__).resolve().parent
+    sys.path[:] = [str(_HERE.parents[1]), *(p for p in sys.path if Path(p).resolve() != _HERE)]
+
+from tests.support.processes import free_port, http_ok, stop_process, wait_until_ready  # noqa: E402
 
 __all__ = ["serve_stac_api", "export_catalog", "rustac_command", "StacApiServerError"]
 
@@ -241,20 +246,25 @@ def rustac_command() -> list[str]:
 _READY_MARKER = b"Serving a STAC API at"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _serving_check(url: str, log_path: Path, http: requests.Session) -> Callable[[], bool]:
+    """Readiness check of a starting ``rustac serve`` that logs to ``log_path``."""
+    answering_since: float | None = None
 
+    def ready() -> bool:
+        nonlocal answering_since
+        ok = http_ok(f"{url}/", timeout=2, session=http)
+        now = time.monotonic()
+        answering_since = (answering_since or now) if ok else None
+        # rustac loads every file, then binds, then prints the marker: the marker
+        # tells that the answer comes from *this* process and not from another
+        # server on the same port (rustac then exits with "Address already in
+        # use"). Without the marker (another rustac version?) a process that
+        # stays up for a second while the port answers is taken as ready.
+        return answering_since is not None and (
+            _READY_MARKER in log_path.read_bytes() or now - answering_since > 1.0
+        )
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    return ready
 
 
 def _start(
@@ -271,39 +281,20 @@ def _start(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + startup_timeout
-    answering_since: float | None = None
     try:
         with requests.Session() as http:
-            while True:
-                if proc.poll() is not None:
-                    raise StacApiServerError(
-                        f"rustac serve exited with {proc.returncode} before answering "
-                        f"(command: {shown}):\n{log_path.read_text(errors='replace')}"
-                    )
-                try:
-                    ok = http.get(f"{url}/", timeout=2).status_code == 200
-                except requests.RequestException:
-                    ok = False
-                now = time.monotonic()
-                answering_since = (answering_since or now) if ok else None
-                # rustac loads every file, then binds, then prints the marker: the marker
-                # tells that the answer comes from *this* process and not from another
-                # server on the same port (rustac then exits with "Address already in
-                # use"). Without the marker (another rustac version?) a process that
-                # stays up for a second while the port answers is taken as ready.
-                if answering_since is not None and (
-                    _READY_MARKER in log_path.read_bytes() or now - answering_since > 1.0
-                ):
-                    break
-                if now > deadline:
-                    raise StacApiServerError(
-                        f"rustac serve did not answer on {url} within {startup_timeout}s "
-                        f"(command: {shown}):\n{log_path.read_text(errors='replace')}"
-                    )
-                time.sleep(0.05)
+            ready = _serving_check(url, log_path, http)
+            if not wait_until_ready(proc, ready, timeout=startup_timeout, interval=0.05):
+                problem = (
+                    f"did not answer on {url} within {startup_timeout}s"
+                    if proc.returncode is None
+                    else f"exited with {proc.returncode} before answering"
+                )
+                raise StacApiServerError(
+                    f"rustac serve {problem} (command: {shown}):\n{log_path.read_text(errors='replace')}"
+                )
     except BaseException:
-        _stop(proc)
+        stop_process(proc)
         raise
     return proc, url
 
@@ -334,7 +325,7 @@ def serve_stac_api(
         for attempt in range(attempts):
             try:
                 proc, url = _start(
-                    files, port if port is not None else _free_port(), tmp_dir / "server.log", startup_timeout
+                    files, port if port is not None else free_port(), tmp_dir / "server.log", startup_timeout
                 )
                 break
             except StacApiServerError as e:
@@ -343,7 +334,7 @@ def serve_stac_api(
         try:
             yield url
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 def _main(argv: list[str] | None = None) -> int:
