@@ -25,6 +25,7 @@ EXTRA_CODES: dict[str, tuple[int, str]] = {
                                    "underscores only."),
     "PayloadTooLarge": (413, "The request body is larger than the maximum of {limit} bytes."),
     "UnsupportedMediaType": (415, "Send the request body as {expected} (got '{got}')."),
+    "FormatUnsupported": (400, "Format '{format}' is not supported. Supported: {supported}."),
 }
 
 

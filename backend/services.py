@@ -14,7 +14,9 @@ from backend.auth.basic_tokens import BasicTokenSigner
 from backend.auth.oidc import OidcValidator
 from backend.catalog.registry import CollectionRegistry
 from backend.catalog.sources import StaticCatalogSource, open_source
+from backend.processing.engine.implementations import Implementations
 from backend.processing.process_registry import ProcessRegistry
+from backend.processing.processes import build_implementations
 from backend.settings import Settings
 from backend.storage.db import Database
 from backend.storage.udps import UdpStore
@@ -32,6 +34,7 @@ class Services:
     authenticator: Authenticator
     collections: CollectionRegistry
     processes: ProcessRegistry
+    implementations: Implementations
 
 
 def open_database(settings: Settings) -> Database:
@@ -46,9 +49,11 @@ def build_services(settings: Settings) -> Services:
     users = UserStore(db)
     signer = BasicTokenSigner(secret_key(settings), settings.basic_token_ttl)
     authenticator = Authenticator(users, signer, OidcValidator(settings.oidc_providers, settings.oidc_jwks_ttl))
+    processes = ProcessRegistry()
     return Services(
         settings=settings, db=db, users=users, udps=UdpStore(db), authenticator=authenticator,
-        collections=build_collection_registry(settings), processes=ProcessRegistry())
+        collections=build_collection_registry(settings), processes=processes,
+        implementations=build_implementations(processes))
 
 
 def build_collection_registry(settings: Settings) -> CollectionRegistry:

@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     title: str = Field("openEO backend", description="Capabilities `title`")
     description: str = Field("openEO API 1.2 backend on STAC, xarray and Dask.", description="Capabilities text")
     log_level: str = Field("INFO", description="Python log level")
+    sync_threads: int = Field(2, gt=0, description="Dask threads per synchronous request (POST /result)")
     access_log: bool = Field(True, description="gunicorn access log (~15 % of a cached request's CPU)")
     workers: int = Field(2, gt=0, description="gunicorn worker processes for `serve`")
     threads: int = Field(4, gt=0, description="Threads per gunicorn worker")

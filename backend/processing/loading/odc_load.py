@@ -1,0 +1,120 @@
+"""Lazy pixel loading with odc-stac, then decoding to an openEO float32 cube.
+
+* Items of one solar day are mosaicked (``groupby="solar_day"``; first valid pixel wins, items
+  sorted by time then id); the ``t`` label is the earliest acquisition time of the day (UTC).
+* Resampling: "nearest" unless the caller asks otherwise; classification bands (SCL etc.) are
+  always nearest. On the native grid nothing is resampled at all (pixels are copied).
+* Decoding, per band and per date: source nodata (the band's own ``raster:bands`` nodata) -> NaN,
+  then ``value * scale + offset`` from ``raster:bands`` (computed in float64, stored as float32,
+  so integers can never wrap around). Classification bands are not scaled. odc-stac does
+  neither of these (it keeps raw values and only records nodata in attrs).
+* Result: DataArray (t, bands, y, x), float32, band labels = canonical names, CRS written with
+  rioxarray (``spatial_ref`` coordinate, also understood by odc-geo), attrs ``{"nodata": nan}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from functools import partial
+from collections.abc import Sequence
+
+import dask.array as dsa
+import numpy as np
+import odc.stac
+import pandas as pd
+import pystac
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from odc.geo.geobox import GeoBox
+
+from backend.processing.loading.bands import Band, RasterInfo, raster_info
+
+log = logging.getLogger(__name__)
+
+RENAME = {"time": "t", "latitude": "y", "longitude": "x"}
+
+
+def nominal_time(item: pystac.Item) -> np.datetime64:
+    """The timestamp odc-stac labels an item with (datetime, else start_datetime), naive UTC."""
+    t = item.datetime
+    if t is None:
+        t = pystac.utils.str_to_datetime(item.properties["start_datetime"])
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return np.datetime64(t, "ns")
+
+
+def _per_date(items: Sequence[pystac.Item], band: Band, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """scale and offset for each loaded date (from the item that gave the date its label)."""
+    infos: dict[np.datetime64, RasterInfo] = {}
+    for item in items:  # sorted by (time, id): the first item at a timestamp is odc's group head
+        infos.setdefault(nominal_time(item), raster_info(item, band))
+    distinct = {(i.scale, i.offset) for i in infos.values()}
+    if len(distinct) > 1:
+        log.info("band %s: scale/offset vary between items: %s", band.name, sorted(distinct))
+    fallback = next(iter(infos.values()))
+    chosen = [infos.get(np.datetime64(t, "ns"), fallback) for t in times]
+    return (np.array([i.scale for i in chosen], dtype=np.float64),
+            np.array([i.offset for i in chosen], dtype=np.float64))
+
+
+def _decode_block(block: np.ndarray, *, nodata, scales: np.ndarray, offsets: np.ndarray,
+                  block_info=None) -> np.ndarray:
+    t0, t1 = block_info[0]["array-location"][0] if block_info else (0, block.shape[0])
+    scale, offset = scales[t0:t1], offsets[t0:t1]
+    out = np.empty(block.shape, dtype=np.float32)
+    if len(set(scale.tolist())) == 1 and len(set(offset.tolist())) == 1:  # one date per block: the usual case
+        _scale_into(block, float(scale[0]), float(offset[0]), out)
+    else:
+        for i in range(block.shape[0]):
+            _scale_into(block[i], float(scale[i]), float(offset[i]), out[i])
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        out[block == nodata] = np.nan
+    return out
+
+
+def _scale_into(block: np.ndarray, scale: float, offset: float, out: np.ndarray) -> None:
+    """out = block * scale + offset, computed in float64 and rounded once to float32 (no int wrap-around)."""
+    if scale == 1.0 and offset == 0.0:
+        out[...] = block
+    elif offset == 0.0:
+        np.multiply(block, scale, out=out, dtype=np.float64, casting="unsafe")
+    else:
+        out[...] = block.astype(np.float64) * scale + offset
+
+
+def decode(raw: xr.DataArray, nodata, scales: np.ndarray, offsets: np.ndarray) -> xr.DataArray:
+    data = raw.data
+    if isinstance(data, dsa.Array):
+        decoded = data.map_blocks(partial(_decode_block, nodata=nodata, scales=scales, offsets=offsets),
+                                  dtype=np.float32)
+    else:
+        decoded = _decode_block(np.asarray(data), nodata=nodata, scales=scales, offsets=offsets)
+    return xr.DataArray(decoded, coords=raw.coords, dims=raw.dims)
+
+
+def load_cube(items: Sequence[pystac.Item], bands: Sequence[Band], geobox: GeoBox, *,
+              chunk_size: int = 2048, resampling: str = "nearest") -> xr.DataArray:
+    assets = [b.asset for b in bands]
+    resampling = {"near": "nearest"}.get(resampling, resampling)  # openEO spelling of nearest
+    ds = odc.stac.load(
+        items, bands=assets, geobox=geobox, groupby="solar_day",
+        chunks={"x": chunk_size, "y": chunk_size, "time": 1},
+        resampling={b.asset: "nearest" if b.categorical else resampling for b in bands},
+    )
+    times = ds["time"].values
+    layers = []
+    for band in bands:
+        raw = ds[band.asset]
+        scales, offsets = _per_date(items, band, times)
+        layers.append(decode(raw, raw.attrs.get("nodata"), scales, offsets))
+    cube = xr.concat(layers, dim=pd.Index([b.name for b in bands], name="bands"),
+                     coords="minimal", compat="override", join="override")
+    cube = cube.rename({k: v for k, v in RENAME.items() if k in cube.dims})
+    cube = cube.transpose("t", "bands", "y", "x")
+    epsg = geobox.crs.epsg
+    cube = cube.rio.write_crs(f"EPSG:{epsg}" if epsg else geobox.crs.to_wkt())
+    cube.attrs = {"nodata": np.nan}
+    cube.name = None
+    return cube

@@ -1,0 +1,30 @@
+"""Our own process implementations (what openeo-processes-dask lacks or gets wrong) and the registry
+of everything a graph can call."""
+
+from __future__ import annotations
+
+import inspect
+
+from backend.processing.engine.implementations import Implementation, Implementations
+from backend.processing.process_registry import ProcessRegistry
+from backend.processing.processes.load_collection import load_collection
+from backend.processing.processes.save_result import save_result
+
+OWN_IMPLEMENTATIONS = {"load_collection": load_collection, "save_result": save_result}
+
+
+def build_implementations(registry: ProcessRegistry) -> Implementations:
+    from openeo_processes_dask import process_implementations as dask_processes
+
+    dask_functions = {name.lstrip("_"): function
+                      for name, function in inspect.getmembers(dask_processes, inspect.isfunction)
+                      if function.__module__.startswith("openeo_processes_dask")}
+    entries = {}
+    for process_id in registry.ids():
+        if process_id in OWN_IMPLEMENTATIONS:
+            entries[process_id] = Implementation(OWN_IMPLEMENTATIONS[process_id], registry.spec(process_id),
+                                                 coerce_pg_types=False, wants_context=True)
+        elif process_id in dask_functions:
+            entries[process_id] = Implementation(dask_functions[process_id], registry.spec(process_id),
+                                                 coerce_pg_types=True, wants_context=False)
+    return Implementations(entries)

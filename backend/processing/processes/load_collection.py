@@ -1,0 +1,21 @@
+"""load_collection: collection metadata from the catalog, pixels from backend.processing.loading."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def load_collection(id: str, spatial_extent: dict | None, temporal_extent: list | None,
+                    bands: list[str] | None = None, properties: dict | None = None, *, run_context) -> Any:
+    from backend.processing.loading import load_collection_cube
+
+    catalog = run_context.services.collections
+    ref = catalog.ref(id)
+    metadata = catalog.describe(id, run_context.api_root)
+    filters = {name: _predicate(callback) for name, callback in (properties or {}).items()}
+    return load_collection_cube(ref, metadata, spatial_extent, temporal_extent, bands, filters or None)
+
+
+def _predicate(callback):
+    """A property filter (child process graph with parameter ``value``) as a Python predicate."""
+    return lambda value: bool(callback.with_parameters(value=value))

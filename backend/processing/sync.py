@@ -1,0 +1,33 @@
+"""Synchronous execution: graph → value → file, in-process with Dask's threaded scheduler.
+
+Small requests are faster on threads than on a distributed cluster (no serialisation; see PITFALLS.md);
+batch jobs use the cluster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dask
+
+from apicore import errors
+from backend.processing.engine.executor import Executor, RunContext
+from backend.processing.engine.graph import Graph
+from backend.processing.engine.implementations import Implementations
+from backend.processing.writers import WrittenResult, write_result
+from backend.processing.writers.common import classify
+
+
+def execute_process(process: Any, implementations: Implementations, context: RunContext,
+                    work_dir: Path, threads: int) -> WrittenResult:
+    if not isinstance(process, dict):
+        raise errors.ProcessGraphMissing("Send the process as {\"process\": {\"process_graph\": {...}}}.")
+    graph = Graph.parse(process.get("process_graph"))
+    with dask.config.set(scheduler="threads", num_workers=threads):
+        value = Executor(implementations, context).run(graph, {})
+        if context.outputs:
+            data, output_format, options = context.outputs[-1]
+        else:  # no save_result: raster cubes as GeoTIFF, anything else as JSON
+            data, output_format, options = value, "GTiff" if classify(value) == "raster" else "JSON", {}
+        return write_result(data, output_format, options, work_dir)

@@ -1,0 +1,113 @@
+"""GeoTIFF: one Cloud-Optimized GeoTIFF, float32, NaN as nodata, band descriptions = labels.
+
+Two steps keep memory flat for lazy (dask) cubes of any size:
+1. the cube is streamed chunk by chunk into a temporary *uncompressed tiled* GeoTIFF
+   (rioxarray ``to_raster(tiled=True, lock=...)`` = ``dask.array.store``, one chunk in flight per thread);
+2. GDAL's COG driver copies that file into the final COG (compression, overviews, COG layout: IFDs and
+   overviews first), reading it block by block with a bounded GDAL block cache.
+The temporary file is removed afterwards (it lives beside the result, so the disk needs room for
+an uncompressed copy of the cube).
+
+Cubes with a ``t`` dimension: one label → dropped; several labels → ONE multi-band file, bands ordered
+t-major (all bands of the first date, then all bands of the second, …), band descriptions
+``"<date>/<band>"`` and per-band tags ``t`` and ``bands``. (A batch-job writer can instead call
+:func:`write_gtiff` once per date.)
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+import rioxarray  # noqa: F401  (registers .rio)
+import xarray as xr
+
+from .common import (WrittenResult, cube_crs, drop_single_time, labels, raster_cube, streamable, target,
+                     unsuitable)
+
+MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+FILENAME = "result.tif"
+GDAL_CACHE_MB = 32  # bound on GDAL's block cache during the writes (default is 5 % of RAM)
+
+PARAMETERS = {
+    "compression": {"type": "string", "enum": ["deflate", "lzw", "zstd", "none"], "default": "deflate",
+                    "description": "Compression of the tiles."},
+    "predictor": {"type": "boolean", "default": True,
+                  "description": "Floating-point predictor (TIFF predictor 3) before compression: smaller files "
+                                 "for smooth data. Ignored without compression."},
+    "blocksize": {"type": "integer", "enum": [256, 512, 1024], "default": 512,
+                  "description": "Tile width and height in pixels."},
+    "overviews": {"type": "boolean", "default": True,
+                  "description": "Add internal overviews (halving until a level fits in one tile)."},
+    "overview_resampling": {"type": "string", "default": "nearest",
+                            "enum": ["nearest", "average", "bilinear", "cubic", "mode"],
+                            "description": "Resampling used to compute the overviews."},
+}
+
+
+def band_layout(cube: xr.DataArray) -> tuple[xr.DataArray, list[str], list[dict]]:
+    """(cube with dims (band, y, x) in t-major order, band descriptions, per-band tags)."""
+    times, bands = labels(cube, "t"), labels(cube, "bands")
+    if "t" in cube.dims and "bands" in cube.dims:
+        stacked = cube.stack(band=("t", "bands"), create_index=False).transpose("band", "y", "x")
+        descriptions = [f"{t}/{b}" for t in times for b in bands]
+        tags = [{"t": t, "bands": b} for t in times for b in bands]
+    elif "t" in cube.dims:
+        stacked, descriptions, tags = cube.rename(t="band"), times, [{"t": t} for t in times]
+    elif "bands" in cube.dims:
+        stacked, descriptions, tags = cube.rename(bands="band"), bands, [{"bands": b} for b in bands]
+    else:
+        name = str(cube.name) if cube.name is not None else "band_1"
+        stacked, descriptions, tags = cube.expand_dims("band"), [name], [{}]
+    stacked = stacked.drop_vars([c for c in stacked.coords if c not in ("x", "y", "spatial_ref")])
+    return stacked, descriptions, tags
+
+
+def write_gtiff(value, options: dict, target_dir: Path) -> WrittenResult:
+    cube = streamable(drop_single_time(raster_cube(value, "GTiff")))
+    crs = cube_crs(cube)
+    if 1 in (cube.sizes["x"], cube.sizes["y"]) and not _has_geotransform(cube):
+        # rioxarray would silently write an identity transform
+        raise unsuitable("GTiff", "the pixel size of a cube 1 pixel wide or high is unknown without a "
+                                  "GeoTransform on its grid mapping (rioxarray write_transform)")
+    stacked, descriptions, band_tags = band_layout(cube)
+    stacked = stacked.astype("float32")
+    stacked.attrs = {"long_name": descriptions, "band_tags": band_tags}
+    stacked.encoding = {}
+    if crs is not None:
+        stacked = stacked.rio.write_crs(crs)
+    stacked = stacked.rio.write_nodata(np.nan, encoded=False)
+
+    path = target(target_dir, FILENAME)
+    tmp = path.with_name(path.name + ".tmp.tif")
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            stacked.rio.to_raster(tmp, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
+                                  compress="NONE", BIGTIFF="IF_SAFER", lock=threading.Lock(), compute=True)
+            rasterio.shutil.copy(tmp, path, driver="COG", **_cog_options(options))
+    finally:
+        tmp.unlink(missing_ok=True)
+    return WrittenResult(path=path, media_type=MEDIA_TYPE, filename=FILENAME)
+
+
+def _has_geotransform(cube: xr.DataArray) -> bool:
+    name = cube.rio.grid_mapping
+    return name in cube.coords and bool(cube.coords[name].attrs.get("GeoTransform"))
+
+
+def _cog_options(options: dict) -> dict:
+    compression = options["compression"]
+    cog = {
+        "COMPRESS": "NONE" if compression == "none" else compression.upper(),
+        "BLOCKSIZE": str(options["blocksize"]),
+        "OVERVIEWS": "AUTO" if options["overviews"] else "NONE",
+        "RESAMPLING": options["overview_resampling"].upper(),
+        "BIGTIFF": "IF_SAFER",
+        "NUM_THREADS": "ALL_CPUS",
+    }
+    if compression != "none" and options["predictor"]:
+        cog["PREDICTOR"] = "FLOATING_POINT"
+    return cog
