@@ -8,9 +8,13 @@ import inspect
 from backend.processing.engine.implementations import Implementation, Implementations
 from backend.processing.process_registry import ProcessRegistry
 from backend.processing.processes.load_collection import load_collection
+from backend.processing.processes.math_overrides import divide
 from backend.processing.processes.save_result import save_result
 
-OWN_IMPLEMENTATIONS = {"load_collection": load_collection, "save_result": save_result}
+# Processes that need the RunContext (catalog, outputs, user).
+CONTEXT_PROCESSES = {"load_collection": load_collection, "save_result": save_result}
+# Plain replacements for openeo-processes-dask functions that get the spec wrong.
+OVERRIDES = {"divide": divide}
 
 
 def build_implementations(registry: ProcessRegistry) -> Implementations:
@@ -21,9 +25,12 @@ def build_implementations(registry: ProcessRegistry) -> Implementations:
                       if function.__module__.startswith("openeo_processes_dask")}
     entries = {}
     for process_id in registry.ids():
-        if process_id in OWN_IMPLEMENTATIONS:
-            entries[process_id] = Implementation(OWN_IMPLEMENTATIONS[process_id], registry.spec(process_id),
+        if process_id in CONTEXT_PROCESSES:
+            entries[process_id] = Implementation(CONTEXT_PROCESSES[process_id], registry.spec(process_id),
                                                  coerce_pg_types=False, wants_context=True)
+        elif process_id in OVERRIDES:
+            entries[process_id] = Implementation(OVERRIDES[process_id], registry.spec(process_id),
+                                                 coerce_pg_types=False, wants_context=False)
         elif process_id in dask_functions:
             entries[process_id] = Implementation(dask_functions[process_id], registry.spec(process_id),
                                                  coerce_pg_types=True, wants_context=False)
