@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     description: str = Field("openEO API 1.2 backend on STAC, xarray and Dask.", description="Capabilities text")
     log_level: str = Field("INFO", description="Python log level")
     sync_threads: int = Field(2, gt=0, description="Dask threads per synchronous request (POST /result)")
+    sync_max_pixels: int = Field(400_000_000, gt=0, description="Largest cube (values) a POST /result may load")
+    sync_timeout: float = Field(300, gt=0, description="Seconds a POST /result may compute")
     access_log: bool = Field(True, description="gunicorn access log (~15 % of a cached request's CPU)")
     workers: int = Field(2, gt=0, description="gunicorn worker processes for `serve`")
     threads: int = Field(4, gt=0, description="Threads per gunicorn worker")

@@ -22,11 +22,14 @@ def compute_result():
     body = json_body()
     process = body.get("process") if isinstance(body, dict) else None
     svc = services()
+    settings = svc.settings
     context = RunContext(user_id=user.user_id, services=svc, api_root=api_root(),
-                         udp_lookup=lambda process_id: svc.udps.get(user.user_id, process_id))
+                         udp_lookup=lambda process_id: svc.udps.get(user.user_id, process_id),
+                         max_pixels=settings.sync_max_pixels)
     work_dir = Path(tempfile.mkdtemp(prefix="openeo-result-"))
     try:
-        written = execute_process(process, svc.implementations, context, work_dir, svc.settings.sync_threads)
+        written = execute_process(process, svc.implementations, context, work_dir, settings.sync_threads,
+                                  settings.sync_timeout)
         response = send_file(written.path, mimetype=written.media_type, download_name=written.filename,
                              conditional=False)
     except BaseException:

@@ -15,16 +15,17 @@ from apicore import errors
 from backend.processing.engine.executor import Executor, RunContext
 from backend.processing.engine.graph import Graph
 from backend.processing.engine.implementations import Implementations
+from backend.processing.limits import Deadline
 from backend.processing.writers import WrittenResult, write_result
 from backend.processing.writers.common import classify
 
 
 def execute_process(process: Any, implementations: Implementations, context: RunContext,
-                    work_dir: Path, threads: int) -> WrittenResult:
+                    work_dir: Path, threads: int, timeout: float) -> WrittenResult:
     if not isinstance(process, dict):
         raise errors.ProcessGraphMissing("Send the process as {\"process\": {\"process_graph\": {...}}}.")
     graph = Graph.parse(process.get("process_graph"))
-    with dask.config.set(scheduler="threads", num_workers=threads):
+    with dask.config.set(scheduler="threads", num_workers=threads), Deadline(timeout):
         value = Executor(implementations, context).run(graph, {})
         if context.outputs:
             data, output_format, options = context.outputs[-1]

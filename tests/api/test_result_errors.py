@@ -80,3 +80,21 @@ def test_division_by_zero_is_not_an_error(live_server, api, x, expected):
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("application/json")
     assert response.json() == expected
     assert response.headers["OpenEO-Identifier"]
+
+
+def test_too_large_for_synchronous_processing(session_data_dir, tmp_path):
+    from backend.app import create_app
+    from backend.settings import load_settings
+    from tests.conftest import LiveServer
+
+    (tmp_path / "demo-catalog").symlink_to(session_data_dir / "demo-catalog")
+    server = LiveServer(create_app(load_settings(data_dir=tmp_path, sync_max_pixels=10_000)))
+    try:
+        graph = {"load": load(), "save": save()}  # 5 dates × 1 band × 84 × 96 = 40,320 values
+        response = requests.post(f"{server.url}/result", json={"process": {"process_graph": graph}},
+                                 headers=server.auth_headers())
+        body = response.json()
+        assert (response.status_code, body["code"]) == (400, "ProcessGraphComplexity")
+        assert "40,320 values" in body["message"] and "batch job" in body["message"]
+    finally:
+        server.stop()

@@ -29,6 +29,7 @@ class RunContext:
     user_id: str | None = None
     services: Any = None
     api_root: str = ""
+    max_pixels: int | None = None  # per loaded cube; None = no limit (batch jobs)
     udp_lookup: Callable[[str], dict | None] = lambda process_id: None
     outputs: list[tuple[Any, str, dict]] = field(default_factory=list)  # save_result calls
     udp_stack: list[str] = field(default_factory=list)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.processing.limits import check_cube_size
+
 
 def load_collection(id: str, spatial_extent: dict | None, temporal_extent: list | None,
                     bands: list[str] | None = None, properties: dict | None = None, *, run_context) -> Any:
@@ -13,7 +15,9 @@ def load_collection(id: str, spatial_extent: dict | None, temporal_extent: list 
     ref = catalog.ref(id)
     metadata = catalog.describe(id, run_context.api_root)
     filters = {name: _predicate(callback) for name, callback in (properties or {}).items()}
-    return load_collection_cube(ref, metadata, spatial_extent, temporal_extent, bands, filters or None)
+    cube = load_collection_cube(ref, metadata, spatial_extent, temporal_extent, bands, filters or None)
+    check_cube_size(cube, run_context.max_pixels, "load_collection")
+    return cube
 
 
 def _predicate(callback):

@@ -1,0 +1,34 @@
+"""Synchronous limits: cube size refused before reading, computations stopped at the deadline."""
+
+from __future__ import annotations
+
+import time
+
+import dask
+import dask.array as da
+import pytest
+import xarray as xr
+
+from apicore import errors
+from backend.processing.limits import Deadline, check_cube_size
+
+
+def test_cube_size_limit_names_the_sizes():
+    cube = xr.DataArray(da.zeros((3, 2, 100, 100), chunks=50), dims=("t", "bands", "y", "x"))
+    check_cube_size(cube, 60_000, "load_collection")
+    with pytest.raises(errors.ProcessGraphComplexity, match="60,000 values.*batch job") as info:
+        check_cube_size(cube, 59_999, "load_collection")
+    assert info.value.status == 400
+
+
+def test_deadline_stops_a_running_computation():
+    def slow(block):
+        time.sleep(0.05)
+        return block
+
+    array = da.ones((200, 10), chunks=(1, 10)).map_blocks(slow)  # 200 tasks × 50 ms = 10 s
+    start = time.monotonic()
+    with dask.config.set(scheduler="threads", num_workers=2), Deadline(0.3):
+        with pytest.raises(errors.ProcessGraphComplexity, match="0.3 s"):
+            array.sum().compute()
+    assert time.monotonic() - start < 2.0
