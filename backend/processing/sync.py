@@ -26,9 +26,15 @@ def execute_process(process: Any, implementations: Implementations, context: Run
         raise errors.ProcessGraphMissing("Send the process as {\"process\": {\"process_graph\": {...}}}.")
     graph = Graph.parse(process.get("process_graph"))
     with dask.config.set(scheduler="threads", num_workers=threads), Deadline(timeout):
-        value = Executor(implementations, context).run(graph, {})
+        value = Executor(implementations, context).run(graph, parameter_defaults(process))
         if context.outputs:
             data, output_format, options = context.outputs[-1]
         else:  # no save_result: raster cubes as GeoTIFF, anything else as JSON
             data, output_format, options = value, "GTiff" if classify(value) == "raster" else "JSON", {}
         return write_result(data, output_format, options, work_dir)
+
+
+def parameter_defaults(process: dict) -> dict[str, Any]:
+    """Values of the process's own declared parameters: their defaults (nothing else can set them)."""
+    return {p["name"]: p["default"] for p in process.get("parameters") or []
+            if isinstance(p, dict) and "name" in p and "default" in p}

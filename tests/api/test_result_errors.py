@@ -98,3 +98,11 @@ def test_too_large_for_synchronous_processing(session_data_dir, tmp_path):
         assert "40,320 values" in body["message"] and "batch job" in body["message"]
     finally:
         server.stop()
+
+
+def test_top_level_parameter_defaults(live_server, api):
+    process = {"parameters": [{"name": "factor", "schema": {"type": "number"}, "default": 7, "optional": True}],
+               "process_graph": {"m": {"process_id": "multiply",
+                                       "arguments": {"x": 6, "y": {"from_parameter": "factor"}}, "result": True}}}
+    response = requests.post(f"{api}/result", json={"process": process}, headers=live_server.auth_headers())
+    assert response.json() == 42
