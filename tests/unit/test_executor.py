@@ -129,3 +129,21 @@ def test_division_by_zero_is_nan_or_inf_not_an_error(implementations):
 def test_date_like_strings_stay_strings(implementations):
     graph = {"t": node("text_concat", data=["2020", "2021"], separator="-", result=True)}
     assert run(implementations, graph) == "2020-2021"
+
+
+def test_two_node_reducer_per_period_is_not_reused(implementations):
+    """PITFALLS: pg-parser gave [1, 1, 1] for this (first period's result reused); right is [1, 3, 4.5]."""
+    import pandas as pd
+    import xarray as xr
+
+    times = pd.to_datetime(["2022-01-10", "2022-02-10", "2022-02-20", "2022-03-05", "2022-03-25"])
+    cube = xr.DataArray(np.array([1, 2, 4, 3, 6], dtype="float32").reshape(5, 1, 1, 1),
+                        dims=("t", "bands", "y", "x"),
+                        coords={"t": times, "bands": ["B1"], "y": [0.5], "x": [0.5]})
+    reducer = {"process_graph": {
+        "mean": node("mean", data={"from_parameter": "data"}),
+        "plus0": node("add", x={"from_node": "mean"}, y=0, result=True)}}
+    graph = {"agg": node("aggregate_temporal_period", data={"from_parameter": "cube"}, period="month",
+                         reducer=reducer, result=True)}
+    result = run(implementations, graph, {"cube": cube})
+    assert result.squeeze().values.tolist() == [1.0, 3.0, 4.5]

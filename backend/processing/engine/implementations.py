@@ -46,7 +46,7 @@ class Implementations:
     def call(self, process_id: str, arguments: dict[str, Any], inherited: dict[str, Any], context: Any,
              node_id: str) -> Any:
         entry = self._entries[process_id]
-        kwargs = checked_arguments(process_id, entry.spec, arguments)
+        kwargs = _accepted(process_id, entry, checked_arguments(process_id, entry.spec, arguments))
         if entry.coerce_pg_types:
             kwargs = coerce_pg_types(entry.spec, kwargs)
         for name, value in inherited.items():
@@ -60,6 +60,24 @@ class Implementations:
             raise
         except Exception as exc:
             raise process_failure(process_id, node_id, exc) from exc
+
+
+def _accepted(process_id: str, entry: Implementation, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Drop spec parameters the Python function lacks when they carry their default (e.g. `context`);
+    refuse a real value for one, rather than ignoring it silently."""
+    parameters = inspect.signature(entry.function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return kwargs
+    defaults = {p["name"]: p.get("default") for p in entry.spec.get("parameters", [])}
+    accepted = {}
+    for name, value in kwargs.items():
+        if name in entry.python_parameters:
+            accepted[name] = value
+        elif value is not None and value != defaults.get(name):
+            raise errors.ProcessParameterInvalid(
+                process=process_id, parameter=name,
+                reason="this backend's implementation does not support it; leave it at its default")
+    return accepted
 
 
 def checked_arguments(process_id: str, spec: dict, arguments: dict[str, Any]) -> dict[str, Any]:
