@@ -63,6 +63,8 @@ def json_body() -> Any:
         return json.loads(request.get_data(cache=True))
     except ValueError as exc:
         raise errors.JsonInvalid(reason=str(exc)) from None
+    except RecursionError:
+        raise errors.JsonInvalid(reason="it is nested too deeply") from None
 
 
 def frozen(key: str, build: Callable[[], Any]) -> FrozenJson:

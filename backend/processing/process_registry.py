@@ -17,8 +17,10 @@ from apicore import errors
 PROJECT_SPECS_DIR = Path(__file__).resolve().parents[2] / "process_specs"
 PACKAGE_SPECS_DIR = Path(openeo_processes_dask.__file__).parent / "specs" / "openeo-processes"
 
-# Implemented by this backend, not by openeo-processes-dask (which has neither).
-OWN_PROCESSES = {"load_collection", "save_result"}
+# Implemented by this backend, not by openeo-processes-dask (which has neither load_collection nor
+# save_result, does not export its date processes, and loses `e` without its ml extra); their specs
+# are in openeo-processes-dask (processes without one: process_specs/).
+OWN_PROCESSES = {"load_collection", "save_result", "e", "date_shift", "date_between", "date_difference"}
 # In openeo-processes-dask but not offered: no UDF runtime; non-standard experiments.
 WITHHELD = {"run_udf", "apply_neighborhood_intertwin", "ddmc"}
 

@@ -55,3 +55,10 @@ def test_garbage_authorization_headers(api):
     for header, expected in cases.items():
         response = requests.get(f"{api}/me", headers={"Authorization": header})
         assert (response.status_code, response.json()["code"]) == expected, header
+
+
+def test_deeply_nested_json_is_400(live_server, api):
+    body = "[" * 20000 + "]" * 20000  # deeper than the recursion limit, within the 64 KB test limit
+    headers = {**live_server.auth_headers(), "Content-Type": "application/json"}
+    response = requests.post(f"{api}/result", data=body, headers=headers)
+    assert (response.status_code, response.json()["code"]) == (400, "JsonInvalid")

@@ -35,7 +35,7 @@ class Graph:
                 f"{where} must have exactly one node with \"result\": true; {found} has it.")
         dependencies = {node_id: set(_node_references(node["arguments"])) for node_id, node in process_graph.items()}
         for node_id, refs in dependencies.items():
-            unknown = refs - process_graph.keys()
+            unknown = {ref for ref in refs if ref not in process_graph}
             if unknown:
                 raise errors.ProcessGraphInvalid(
                     f"Node '{node_id}' in {where} refers to node(s) {sorted(unknown)}, which do not exist.")
