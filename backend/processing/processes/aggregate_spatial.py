@@ -410,14 +410,13 @@ def _compute(cube: xr.DataArray, members: zonal.Memberships, op: str | None, red
     for start in range(0, cube.sizes[other[0]] if other else 1, step):
         slab = window.isel({other[0]: slice(start, start + step)}) if other else window
         block = np.asarray(slab.values).reshape(-1, height * width)
-        gathered = block[:, members.pixels]  # (k, memberships)
-        for k in range(gathered.shape[0]):
-            vals = gathered[k]
+        for k in range(block.shape[0]):  # one series at a time: memberships × itemsize of extra memory
+            vals = block[k][members.pixels]
             count = grouped.valid_count(vals)
             values[:, done + k] = _reduce(op, grouped, vals, members, reducer, context, count)
             if valid is not None:
                 valid[:, done + k] = count
-        done += gathered.shape[0]
+        done += block.shape[0]
     return values, members.sizes, valid
 
 

@@ -158,7 +158,8 @@ def write_netcdf(value, options: dict, target_dir: Path) -> WrittenResult:
     out["geometry"].attrs = {"long_name": "feature geometry as WKT", "geometry_encoding": "WKT"}
     for name in ("t", *[str(c) for c in ds.coords if c not in ("geometry", "t")]):
         if name in ds.coords:
-            out = out.assign_coords({name: ds[name]})
+            # (dims, values), not the DataArray: it would align on the shapely index and turn to NaN
+            out = out.assign_coords({name: (ds[name].dims, ds[name].values)})
     if "t" in out.coords and np.issubdtype(out["t"].dtype, np.datetime64):
         out["t"].attrs.update({"standard_name": "time", "long_name": "time", "axis": "T"})
     encoding = {}
