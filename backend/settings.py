@@ -78,6 +78,19 @@ class Settings(BaseSettings):
     access_log: bool = Field(True, description="gunicorn access log (~15 % of a cached request's CPU)")
     workers: int = Field(2, gt=0, description="gunicorn worker processes for `serve`")
     threads: int = Field(4, gt=0, description="Threads per gunicorn worker")
+    fetch_allowed_hosts: list[str] = Field(
+        [], description="Hosts whose URLs processes may read (load_stac, GeoJSON URLs; JSON list): exact names or "
+                        "IPs (private addresses allowed), '*.example.org' (subdomains), '*' (any host); wildcards "
+                        "reach public addresses only; empty = only this backend's own URLs")
+    fetch_max_bytes: int = Field(32 * 1024 * 1024, gt=0, description="Largest document a process may fetch by URL")
+    fetch_timeout: float = Field(30, gt=0, description="Seconds to connect to, and to read, a fetched URL")
+
+    @field_validator("fetch_allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        from backend.processing.fetching import normalize_host_pattern
+
+        return [normalize_host_pattern(entry) for entry in value]
 
     @field_validator("data_dir")
     @classmethod

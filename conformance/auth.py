@@ -48,7 +48,7 @@ def auth_settings(args, self_contained_oidc) -> tuple[dict[str, str], bool, str 
         if args.provider_id:
             env["OPENEO_AUTH_PROVIDER_ID"] = args.provider_id
         return env, False, None, "OIDC, interactive (device code / refresh token)"
-    reason = ("WP4 needs authentication: the suite calls connection.authenticate_oidc(); give "
+    reason = ("WP4 and WP5 need authentication: the suite calls connection.authenticate_oidc(); give "
               "--auth client_credentials with --client-id/--client-secret/--provider-id "
               "(or --auth basic / --auth oidc-interactive)")
     return {"OPENEO_AUTH_METHOD": "none"}, False, reason, "none"

@@ -12,6 +12,7 @@ from conformance.work_packages import ASSETS_HELP, WORK_PACKAGES
 HERE = Path(__file__).resolve().parent
 DEFAULT_ASSETS = HERE.parent.parent / "shared" / "conformance-assets"
 DEFAULT_EXPECTED = HERE / "expected_failures.txt"
+SELF_CONTAINED_S2_COLLECTION = "SENTINEL2_L2A_DEMO"  # WP6 with --self-contained: the demo catalog's S2 collection
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -22,8 +23,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         argv, extra = argv[:index], argv[index + 1 :]
     env = os.environ.get
     parser = argparse.ArgumentParser(
-        description="Run the openEO test suite's WP2 (collections), WP3 (process metadata) and WP4 "
-        "(general compliance) tests against a backend and print a results table. Arguments after "
+        description="Run the openEO test suite's WP2 (collections), WP3 (process metadata), WP4 "
+        "(general compliance), WP5 (individual processes through POST /result) and WP6 (workflows on a "
+        "Sentinel-2 collection) tests against a backend and print a results table. Arguments after "
         "`--` go to pytest (e.g. -k, -x, --processes, --process-levels, --experimental).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=ASSETS_HELP,
@@ -60,14 +62,19 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
                         "provider's default_clients (not an allowed value in openEO API 1.2, so "
                         "test_GET_credentials_oidc fails; the Python client does not need it)")
     parser.add_argument("--wp", action="append", choices=sorted(WORK_PACKAGES), default=None,
-                        help="work package(s) to run (repeatable; default all: WP2 WP3 WP4)")
+                        help="work package(s) to run (repeatable; default all: WP2 WP3 WP4 WP5 WP6)")
+    parser.add_argument("--s2-collection", default=env("OPENEO_S2_COLLECTION"), metavar="ID_OR_URL",
+                        help="WP6: the Sentinel-2 collection the workflow tests load (an openEO collection id, or a "
+                        f"STAC collection URL for load_stac); default env OPENEO_S2_COLLECTION, with --self-contained "
+                        f"{SELF_CONTAINED_S2_COLLECTION}; without one WP6 is skipped")
 
-    auth = parser.add_argument_group("authentication (WP4 only; WP2/WP3 need none)")
+    auth = parser.add_argument_group("authentication (WP4, WP5 and WP6; WP2/WP3 need none)")
     auth.add_argument("--auth", choices=["client_credentials", "basic", "oidc-interactive", "none"],
                       default=env("OPENEO_AUTH_METHOD"),
                       help="client_credentials (what the suite expects: its WP4 tests call authenticate_oidc()); "
                       "basic (a deviation: WP4 tokens via basic auth); oidc-interactive (device code, "
-                      "needs a person); none (skip WP4). Default env OPENEO_AUTH_METHOD, client_credentials "
+                      "needs a person); none (skip WP4, WP5 and WP6). Default env OPENEO_AUTH_METHOD, "
+                      "client_credentials "
                       "when a client id/secret is given or with --self-contained")
     auth.add_argument("--provider-id", default=env("OPENEO_AUTH_PROVIDER_ID"), help="env OPENEO_AUTH_PROVIDER_ID")
     auth.add_argument("--client-id", default=env("OPENEO_AUTH_CLIENT_ID"), help="env OPENEO_AUTH_CLIENT_ID")
@@ -99,6 +106,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         parser.error("--self-contained starts its own backend: do not give a URL")
     if args.corrected_openapi_validation and args.no_suite_workarounds:
         parser.error("--corrected-openapi-validation is a suite workaround: not with --no-suite-workarounds")
+    if args.self_contained and not args.s2_collection:
+        args.s2_collection = SELF_CONTAINED_S2_COLLECTION
     if str(args.expected_failures) == "none":
         args.expected_failures = None
     return args, extra

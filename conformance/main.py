@@ -22,6 +22,9 @@ from conformance.results import ExpectedFailure, Result, apply_expected_failures
 from conformance.suite import run_suite
 from conformance.work_packages import ASSETS_HELP, WORK_PACKAGES, check_assets, suite_directory
 
+# Work packages whose tests log in (WP4's compliance tests, WP5's process runner, WP6's workflows):
+# skipped without auth.
+AUTHENTICATED_WPS = ("WP4", "WP5", "WP6")
 PYTEST_SETUP_FAILURES = (2, 3, 4)  # interrupted, internal error, usage error (5: nothing collected)
 
 
@@ -60,10 +63,16 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 api_url = resolve_api_url(args.url)
             auth_env, basic_wp4, skip_wp4, auth_text = auth_settings(args, oidc)
-            if skip_wp4 and "WP4" in selected:
-                print(f"[conformance] skipping WP4: {skip_wp4}", file=sys.stderr)
-                synthetic.append(Result(suite_directory("WP4"), "skipped", skip_wp4))
-                selected.remove("WP4")
+            for wp in AUTHENTICATED_WPS:
+                if skip_wp4 and wp in selected:
+                    print(f"[conformance] skipping {wp}: {skip_wp4}", file=sys.stderr)
+                    synthetic.append(Result(suite_directory(wp), "skipped", skip_wp4))
+                    selected.remove(wp)
+            if "WP6" in selected and not args.s2_collection:
+                reason = "WP6 needs a Sentinel-2 collection: --s2-collection ID_OR_URL (env OPENEO_S2_COLLECTION)"
+                print(f"[conformance] skipping WP6: {reason}", file=sys.stderr)
+                synthetic.append(Result(suite_directory("WP6"), "skipped", reason))
+                selected.remove("WP6")
             backend = backend_metadata(api_url)
             code, results = (0, [])
             if selected:

@@ -32,7 +32,7 @@ def _md(text: str) -> str:
 
 
 def render_markdown(results: list[Result], meta: dict, *, include_passed: bool = True) -> str:
-    lines = ["# openEO conformance results (openeo-test-suite WP2, WP3, WP4)", ""]
+    lines = ["# openEO conformance results (openeo-test-suite WP2, WP3, WP4, WP5, WP6)", ""]
     for key, value in meta.items():
         lines.append(f"- {key}: {value}")
     lines.append("")
@@ -95,10 +95,12 @@ def run_metadata(args, argv: list[str], *, started: datetime.datetime, api_url: 
         "Backend": f"`{api_url}`" + ("" if not args.self_contained else " (started by --self-contained)"),
         "Backend version": ", ".join(f"{k} `{v}`" for k, v in backend.items() if v),
         "Test suite": f"openeo-test-suite {suite_version()} (PyPI); assets `{args.assets}`",
-        "Authentication (WP4)": auth_text,
+        "Authentication (WP4, WP5, WP6)": auth_text,
+        "Sentinel-2 collection (WP6)": f"`{args.s2_collection}`" if args.s2_collection else "none (WP6 skipped)",
         "Command": f"`{command}`",
         "Suite workarounds": ("none (suite as installed)" if args.no_suite_workarounds else
-                              "absolute WP4 asset paths (`conformance/suite_workarounds.py`)"
+                              "absolute WP4 asset paths; WP5: `$ref` paths, NaN/±Infinity tests skipped (JSON-only "
+                              "runner), callbacks sent (`conformance/suite_workarounds.py`)"
                               + ("; **corrected OpenAPI validation** (OpenAPI 3.0 validator; oneOf→anyOf in "
                                  "process_json_schema and collection summaries)"
                                  if args.corrected_openapi_validation else "")),

@@ -7,8 +7,8 @@ failed to import/collect), ``xfailed`` or ``xpassed``; ``reason`` is one line an
 ``details`` the full pytest report text of non-passes.
 
 A second, optional feature for back-ends without OIDC client credentials:
-``--conformance-basic-auth`` makes the WP4 compliance tests (which call
-``connection.authenticate_oidc()`` to get their bearer token) authenticate with HTTP
+``--conformance-basic-auth`` makes the WP4 compliance tests and the WP5 process tests (which
+call ``connection.authenticate_oidc()`` to get their bearer token) authenticate with HTTP
 basic instead, from ``OPENEO_AUTH_BASIC_USERNAME``/``OPENEO_AUTH_BASIC_PASSWORD`` (the
 variables the suite itself uses for its ``connection`` fixture).  That deviates from
 the official suite and is marked in the results.
@@ -33,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--conformance-basic-auth",
         action="store_true",
         default=False,
-        help="WP4: get the bearer token with basic auth instead of authenticate_oidc().",
+        help="WP4/WP5: get the bearer token with basic auth instead of authenticate_oidc().",
     )
 
 
@@ -134,6 +134,18 @@ def _basic_auth_access_token(pytestconfig):
     return connection.auth.bearer
 
 
+def _basic_auth_for_process_runner() -> None:
+    """WP5: the process tests' `connection` fixture calls ``con.authenticate_oidc()`` itself; make that
+    call log in with basic auth (the same deviation as for WP4)."""
+    import openeo
+
+    def authenticate_basic_instead(self, *args, **kwargs):
+        return self.authenticate_basic(username=os.environ.get("OPENEO_AUTH_BASIC_USERNAME"),
+                                       password=os.environ.get("OPENEO_AUTH_BASIC_PASSWORD"))
+
+    openeo.Connection.authenticate_oidc = authenticate_basic_instead
+
+
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--conformance-results")
     if path:
@@ -142,9 +154,10 @@ def pytest_configure(config: pytest.Config) -> None:
         import openeo_test_suite.lib.compliance_util as compliance_util
 
         compliance_util.get_access_token = _basic_auth_access_token
+        _basic_auth_for_process_runner()
 
 
 def pytest_report_header(config: pytest.Config):
     if config.getoption("--conformance-basic-auth"):
-        return ["WP4 bearer token: basic auth (deviation from the official suite's OIDC)"]
+        return ["WP4/WP5 bearer token: basic auth (deviation from the official suite's OIDC)"]
     return None

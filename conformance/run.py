@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Run the official openEO test suite (openeo-test-suite, PyPI) against a backend.
 
-Runs the suite's WP2 (collections), WP3 (process metadata) and WP4 (general API
-compliance) tests, and prints a Markdown table: one row per test with passed / failed /
+Runs the suite's WP2 (collections), WP3 (process metadata), WP4 (general API
+compliance) and WP5 (individual processes through POST /result) tests, and prints a Markdown table: one row per test with passed / failed /
 skipped / error and a one-line reason for everything that did not pass.
 
     .venv/bin/python conformance/run.py --self-contained

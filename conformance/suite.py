@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from conformance.results import Result, read_results
-from conformance.work_packages import suite_directory
+from conformance.work_packages import PYTEST_OPTIONS, suite_directory
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
@@ -44,6 +44,10 @@ def run_suite(args, extra: list[str], api_url: str, auth_env: dict[str, str], ba
         cmd.append("--conformance-basic-auth")
     if args.corrected_openapi_validation:
         cmd.append("--corrected-openapi-validation")
+    for wp in selected:
+        cmd += PYTEST_OPTIONS.get(wp, [])
+    if "WP6" in selected:
+        cmd += ["--s2-collection", args.s2_collection]
     cmd += [str(suite_dir / suite_directory(wp)) for wp in selected]
     cmd += extra
 

@@ -14,11 +14,19 @@ WORK_PACKAGES = {
         "general API compliance",
         ["assets/openeo-api/openapi.yaml", "src/openeo_test_suite/tests/general/payload_examples"],
     ),
+    "WP5": ("tests/processes/processing", "individual processes (POST /result)", ["assets/processes"]),
+    # WP6: the workflow tests (levels L1, L2, L2A, L3) on a Sentinel-2 collection (--s2-collection);
+    # the process selection (skipper) reads the openeo-processes specs.
+    "WP6": ("tests/workflows", "workflows on Sentinel-2 data (POST /result, batch jobs)", ["assets/processes"]),
 }
+
+# pytest options a work package needs: WP5 sends every process test as a one-node graph to POST /result
+# with the suite's HTTP runner (its default, `skip`, skips them all).
+PYTEST_OPTIONS = {"WP5": ["--runner", "http"]}
 
 ASSETS_HELP = """\
 The openEO test suite reads its assets from the working directory:
-  ./assets/processes                                    (WP3: openeo-processes specs + tests)
+  ./assets/processes                                    (WP3/WP5/WP6: openeo-processes specs + tests)
   ./assets/openeo-api/openapi.yaml                      (WP4: the openEO API spec)
   ./src/openeo_test_suite/tests/general/payload_examples (WP4: request payloads)
 Get them by cloning the test suite with its submodules and pass its root as --assets:

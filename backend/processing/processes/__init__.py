@@ -8,13 +8,17 @@ import inspect
 from backend.processing.engine.implementations import Implementation, Implementations
 from backend.processing.process_registry import ProcessRegistry
 from backend.processing.processes.aggregate_spatial import aggregate_spatial
+from backend.processing.processes.apply_dimension import apply_dimension
 from backend.processing.processes.load_collection import load_collection
+from backend.processing.processes.load_stac import load_stac
 from backend.processing.processes.math_overrides import divide
+from backend.processing.processes.ordering import order, sort
 from backend.processing.processes.save_result import save_result
 from backend.processing.processes import arithmetic, arrays, comparison, cubes, dates, logic, neighborhood, statistics
 
 # Processes that need the RunContext (catalog, outputs, user).
 CONTEXT_PROCESSES = {"load_collection": load_collection, "save_result": save_result}
+CONTEXT_PROCESSES["load_stac"] = load_stac  # ours: no remote schema validation, fetches via fetching.py
 # Plain replacements for openeo-processes-dask functions that get the spec wrong.
 OVERRIDES = {"divide": divide, "aggregate_spatial": aggregate_spatial}
 # Spec fixes (JSON nulls/booleans/strings/lists, wrong results), one module per family of processes;
@@ -22,6 +26,8 @@ OVERRIDES = {"divide": divide, "aggregate_spatial": aggregate_spatial}
 for _fixes in (arithmetic.FIXES, arrays.FIXES, comparison.FIXES, cubes.FIXES, dates.FIXES, logic.FIXES,
                neighborhood.FIXES, statistics.FIXES):
     OVERRIDES.update(_fixes)
+OVERRIDES["apply_dimension"] = apply_dimension  # labels kept, dim_labels for callbacks (WP6 workflows)
+OVERRIDES.update(order=order, sort=sort)  # N-D arrays along the callback's axis (after arrays.FIXES' list fixes)
 
 
 def build_implementations(registry: ProcessRegistry) -> Implementations:

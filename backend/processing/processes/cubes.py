@@ -1,5 +1,5 @@
 """Data-cube processes that openeo-processes-dask gets wrong: filter_labels, filter_temporal,
-aggregate_temporal_period.
+aggregate_temporal_period, filter_spatial.
 
 * ``filter_labels`` keeps only the *first* label for which the condition holds (it selects
   ``np.argwhere(...)[0]``), and passes the labels as a numpy array, not one label at a time.
@@ -10,6 +10,9 @@ aggregate_temporal_period.
   must literally be called ``t``, numbers dekads by day of year / 10 (so 1 February is in dekad 3),
   labels hour/day/week/month/season/year periods with timestamps instead of the spec's labels
   (``2024-02``, ``2023-djf``, ``2022-52`` ...), accepts no ``context`` and omits empty periods.
+* ``filter_spatial`` fails for every cube ("applied function returned data with an unexpected number
+  of dimensions" from its filter_bbox step; on in-memory cubes "'NoneType' object is not subscriptable")
+  and raises UnboundLocalError for a Feature or MultiPolygon.
 """
 
 from __future__ import annotations
@@ -185,5 +188,46 @@ def aggregate_temporal_period(data: xr.DataArray, reducer: Callable, period: str
     return reduced.transpose(*order).rename({group: dim})
 
 
+# --- filter_spatial ----------------------------------------------------------------------------
+
+def _geometries(geojson: Any, crs: Any) -> Any:
+    """GeoJSON (geometry, Feature or FeatureCollection; WGS 84 unless it names a CRS) in ``crs``."""
+    import geopandas as gpd
+    import shapely.geometry
+
+    if not isinstance(geojson, dict) or "type" not in geojson:
+        raise ValueError("filter_spatial: `geometries` must be a GeoJSON object")
+    if geojson["type"] == "FeatureCollection":
+        shapes = [shapely.geometry.shape(f["geometry"]) for f in geojson.get("features", []) if f.get("geometry")]
+    elif geojson["type"] == "Feature":
+        shapes = [shapely.geometry.shape(geojson["geometry"])]
+    else:
+        shapes = [shapely.geometry.shape(geojson)]
+    source_crs = ((geojson.get("crs") or {}).get("properties") or {}).get("name", "EPSG:4326")
+    return gpd.GeoSeries(shapes, crs=source_crs).to_crs(crs)
+
+
+def filter_spatial(data: xr.DataArray, geometries: Any) -> xr.DataArray:
+    """The cube cropped to the geometries' bounding box, pixels (by centre) outside them no-data."""
+    import rasterio.features
+
+    x_dim, y_dim = data.openeo.x_dim, data.openeo.y_dim
+    x_dim, y_dim = (x_dim[0] if isinstance(x_dim, list) else x_dim), (y_dim[0] if isinstance(y_dim, list) else y_dim)
+    shapes = _geometries(geometries, data.rio.crs or "EPSG:4326")
+    west, south, east, north = shapes.total_bounds
+    xs, ys = data[x_dim].values, data[y_dim].values
+    res_x = abs(float(xs[1] - xs[0])) if len(xs) > 1 else 0.0
+    res_y = abs(float(ys[1] - ys[0])) if len(ys) > 1 else 0.0
+    cropped = data.isel({x_dim: np.flatnonzero((xs + res_x / 2 > west) & (xs - res_x / 2 < east)),
+                         y_dim: np.flatnonzero((ys + res_y / 2 > south) & (ys - res_y / 2 < north))})
+    if cropped.sizes[x_dim] == 0 or cropped.sizes[y_dim] == 0:
+        return cropped
+    outside = rasterio.features.geometry_mask(list(shapes), out_shape=(cropped.sizes[y_dim], cropped.sizes[x_dim]),
+                                              transform=cropped.rio.transform())
+    inside = xr.DataArray(~outside, dims=(y_dim, x_dim), coords={y_dim: cropped[y_dim], x_dim: cropped[x_dim]})
+    return cropped.where(inside)
+
+
 FIXES: dict[str, Callable] = {"filter_labels": filter_labels, "filter_temporal": filter_temporal,
-                              "aggregate_temporal_period": aggregate_temporal_period}
+                              "aggregate_temporal_period": aggregate_temporal_period,
+                              "filter_spatial": filter_spatial}

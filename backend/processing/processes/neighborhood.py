@@ -56,9 +56,11 @@ def _chunk_sizes(spec: list | None, data: xr.DataArray, what: str) -> dict[str, 
     return sizes
 
 
-def _padded(data: xr.DataArray, overlap: dict[str, int]) -> xr.DataArray:
-    """The cube with ``overlap`` no-data labels on both sides; numeric coordinates continued evenly."""
-    pads = {dim: (o, o) for dim, o in overlap.items() if o}
+def _padded(data: xr.DataArray, overlap: dict[str, int], sizes: dict[str, int]) -> xr.DataArray:
+    """The cube with ``overlap`` no-data labels on both sides (and after the last, partial tile up to a
+    whole tile), so that every neighbourhood has the same shape; numeric coordinates continued evenly."""
+    pads = {dim: (o, o + (-data.sizes[dim]) % sizes[dim]) for dim, o in overlap.items()}
+    pads = {dim: pad for dim, pad in pads.items() if any(pad)}
     if not pads:
         return data
     padded = data.pad(pads, mode="constant", constant_values=np.nan)
@@ -79,7 +81,7 @@ def apply_neighborhood(data: xr.DataArray, process: Callable, size: list, overla
         if sizes[dim] <= 0:
             raise errors.ProcessParameterInvalid(f"apply_neighborhood: the size of dimension '{dim}' must be > 0.")
     overlaps = {dim: overlaps.get(dim, 0) for dim in tiled}  # overlap matters only where there are tiles
-    padded = _padded(data, overlaps)
+    padded = _padded(data, overlaps, sizes)
     starts = {dim: range(0, data.sizes[dim], sizes[dim]) for dim in tiled}
     pieces = {}
     for corner in itertools.product(*(starts[dim] for dim in tiled)):

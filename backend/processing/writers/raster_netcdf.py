@@ -54,7 +54,8 @@ def cf_dataset(value, fmt: str) -> xr.Dataset:
             variables[name] = band
         ds = xr.Dataset(variables)
     else:
-        name = sanitize_name(cube.name) if cube.name is not None else "data"
+        # "var" is what other backends write for a cube without bands; readers treat it as band-less
+        name = sanitize_name(cube.name) if cube.name is not None else "var"
         ds = cube.rename(name).to_dataset()
         ds[name].attrs = {"long_name": name}
     if "t" in ds.dims and np.issubdtype(ds["t"].dtype, np.datetime64):
