@@ -82,21 +82,26 @@ def test_udp_with_defaults_nested_and_cycle_guard(implementations):
         run(implementations, {"u": node("plus_n", result=True)}, udps=udps)
 
 
-def test_long_chain_is_linear(implementations):
-    def chain(n):
-        graph = {"n0": node("add", x=0, y=1)}
-        for i in range(1, n):
-            graph[f"n{i}"] = node("add", x={"from_node": f"n{i - 1}"}, y=1)
-        graph[f"n{n - 1}"]["result"] = True
-        return graph
+def _chain(n):
+    graph = {"n0": node("add", x=0, y=1)}
+    for i in range(1, n):
+        graph[f"n{i}"] = node("add", x={"from_node": f"n{i - 1}"}, y=1)
+    graph[f"n{n - 1}"]["result"] = True
+    return graph
 
-    timings = {}
-    for n in (1000, 4000):
-        start = time.perf_counter()
-        assert run(implementations, chain(n)) == n
-        timings[n] = time.perf_counter() - start
-    assert timings[1000] < 1.0
-    assert timings[4000] < timings[1000] * 4 * 3  # linear, with room for noise
+
+def test_long_chain_is_linear(implementations):
+    """pg-parser loses references past ~127 chained nodes and rescans the graph per node. Work is
+    counted, not timed (timing lives in tests/benchmarks/bench_graph_size.py)."""
+    calls = {}
+    for n in (1000, 10_000):
+        executor = Executor(implementations, RunContext())
+        counted = []
+        original = executor.call
+        executor.call = lambda *args, **kwargs: counted.append(1) or original(*args, **kwargs)
+        assert executor.run(Graph.parse(_chain(n)), {}) == n
+        calls[n] = len(counted)
+    assert calls == {1000: 1000, 10_000: 10_000}  # each node evaluated exactly once, no recursion limit
 
 
 @pytest.mark.parametrize("graph, message", [
