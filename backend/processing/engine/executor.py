@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from apicore import errors
 from backend.processing.engine.graph import Graph
-from backend.processing.engine.implementations import Implementations
+from backend.processing.engine.implementations import Implementations, checked_arguments
 
 log = logging.getLogger(__name__)
 
@@ -92,20 +92,10 @@ class Executor:
 
 
 def _udp_parameters(process_id: str, udp: dict, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Arguments of a UDP call with the declared defaults applied; unknown and missing ones refused."""
-    declared = {p["name"]: p for p in udp.get("parameters") or [] if isinstance(p, dict) and "name" in p}
-    unknown = set(arguments) - set(declared)
-    if declared and unknown:
-        raise errors.ProcessParameterUnsupported(process=process_id, parameter=sorted(unknown)[0])
-    parameters = dict(arguments)
-    for name, spec in declared.items():
-        if name in parameters:
-            continue
-        if "default" in spec:
-            parameters[name] = spec["default"]
-        elif not spec.get("optional", False):
-            raise errors.ProcessParameterRequired(process=process_id, parameter=name)
-    return parameters
+    """Arguments of a UDP call with the declared defaults applied; unknown and missing ones refused.
+    A UDP that declares no parameters takes whatever it is given."""
+    declared = [p for p in udp.get("parameters") or [] if isinstance(p, dict) and "name" in p]
+    return checked_arguments(process_id, {"parameters": declared}, arguments) if declared else dict(arguments)
 
 
 class Callback:
