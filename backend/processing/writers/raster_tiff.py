@@ -8,6 +8,15 @@ Two steps keep memory flat for lazy (dask) cubes of any size:
 The temporary file is removed afterwards (it lives beside the result, so the disk needs room for
 an uncompressed copy of the cube).
 
+The COG driver builds the overviews in a temporary file of its own, compressed with ZSTD (or LZW) by
+default, only to decompress it again when it copies the overviews into the result. The config option
+``COG_TMP_COMPRESSION=PACKBITS`` makes that round trip nearly free; the result is the same file, byte
+for byte (checked with GDAL 3.10 on sizes, band counts, block sizes, compressions and all overview
+resamplings), ~30 % less CPU in the COG step (~0.2 s per 9 megapixels on 2 cores). The temporary
+overview file is then about as large as the overviews uncompressed (≤ 1/3 of the cube). Not ``NONE``:
+with an uncompressed temporary file GDAL takes another code path, and the deeper overview levels of
+sizes that do not halve evenly (e.g. 513 x 2100 px) came out with different pixels.
+
 Cubes with a ``t`` dimension: one label → dropped; several labels → ONE multi-band file, bands ordered
 t-major (all bands of the first date, then all bands of the second, …), band descriptions
 ``"<date>/<band>"`` and per-band tags ``t`` and ``bands``. (A batch-job writer can instead call
@@ -84,7 +93,7 @@ def write_gtiff(value, options: dict, target_dir: Path) -> WrittenResult:
     path = target(target_dir, FILENAME)
     tmp = path.with_name(path.name + ".tmp.tif")
     try:
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, COG_TMP_COMPRESSION="PACKBITS"):
             stacked.rio.to_raster(tmp, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
                                   compress="NONE", BIGTIFF="IF_SAFER", lock=threading.Lock(), compute=True)
             rasterio.shutil.copy(tmp, path, driver="COG", **_cog_options(options))
