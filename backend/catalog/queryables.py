@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from apicore.json_types import json_type
+
 # Properties that are structural rather than filterable.
 _SKIP = {"datetime", "start_datetime", "end_datetime", "created", "updated"}
 
@@ -29,7 +31,7 @@ def queryables(openeo_id: str, items: list[dict], api_root: str) -> dict[str, An
                 continue
             if name.startswith("proj:") and name not in _KNOWN:
                 continue  # shapes and transforms are not useful filters
-            properties[name] = _KNOWN.get(name) or {"title": name, "type": _json_type(value)}
+            properties[name] = _KNOWN.get(name) or {"title": name, "type": json_type(value)}
     return {
         "$schema": "https://json-schema.org/draft/2019-09/schema",
         "$id": f"{api_root}/collections/{openeo_id}/queryables",
@@ -38,15 +40,3 @@ def queryables(openeo_id: str, items: list[dict], api_root: str) -> dict[str, An
         "properties": properties,
         "additionalProperties": False,
     }
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, list):
-        return "array"
-    return "string"

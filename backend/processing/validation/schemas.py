@@ -19,6 +19,8 @@ from typing import Any
 from jsonschema import Draft7Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
+from apicore.json_types import json_type
+
 MAX_REASON = 300
 
 
@@ -145,22 +147,6 @@ def _leaves(error: ValidationError) -> Iterator[ValidationError]:
             yield from _leaves(child)
         else:
             yield child
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _short(value: Any) -> str:
