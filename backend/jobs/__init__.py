@@ -1,0 +1,1 @@
+"""Batch jobs: job store, runner and result assets."""
