@@ -207,6 +207,21 @@ def test_denied_host_is_never_contacted(server):
     assert Handler.hits == []
 
 
+def test_check_url_needs_no_network(monkeypatch):
+    """The checks a dry run can make (scheme, host, allow-list) never resolve a name."""
+    def no_dns(*args, **kwargs):
+        raise AssertionError("resolved a name")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    policy = FetchPolicy(allowed_hosts=("*.example.org",))
+    target = policy.check_url(" https://a.example.org/stac?x=1 ")
+    assert (target.host, target.port, target.path, target.rule, target.addresses) == (
+        "a.example.org", 443, "/stac?x=1", "pattern", ())
+    with pytest.raises(fetching.Refused) as info:
+        policy.check_url("https://evil.test/item.json")
+    assert "host 'evil.test' is not allowed" in str(info.value) and "fetch_allowed_hosts" in str(info.value)
+
+
 def test_wildcards_match_subdomains_only():
     policy = FetchPolicy(allowed_hosts=("*.example.org",))
     assert policy.host_rule("a.example.org") == "pattern" and policy.host_rule("a.b.example.org") == "pattern"

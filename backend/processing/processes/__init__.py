@@ -18,7 +18,7 @@ from backend.processing.processes import arithmetic, arrays, comparison, cubes, 
 
 # Processes that need the RunContext (catalog, outputs, user).
 CONTEXT_PROCESSES = {"load_collection": load_collection, "save_result": save_result}
-CONTEXT_PROCESSES["load_stac"] = load_stac  # ours: no remote schema validation, fetches via fetching.py
+CONTEXT_PROCESSES["load_stac"] = load_stac  # ours: no remote schema validation, fetches via backend.processing.fetching
 # Plain replacements for openeo-processes-dask functions that get the spec wrong.
 OVERRIDES = {"divide": divide, "aggregate_spatial": aggregate_spatial}
 # Spec fixes (JSON nulls/booleans/strings/lists, wrong results), one module per family of processes;
