@@ -8,13 +8,14 @@ from flask import Flask
 
 from apicore import flask_support
 from apicore.frozen_json import gzip_response
-from backend.api import account, collections, discovery, process_graphs, processes, processing, validation
+from backend.api import (account, collections, discovery, job_results, jobs, process_graphs, processes, processing,
+                         validation)
 from backend.api.context import API_PREFIX
 from backend.services import Services, build_services
 from backend.settings import Settings, load_settings
 
 API_BLUEPRINTS = (discovery.bp, account.bp, collections.bp, processes.bp, process_graphs.bp, processing.bp,
-                  validation.bp)
+                  validation.bp, jobs.bp, job_results.bp)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:

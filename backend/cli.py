@@ -1,4 +1,4 @@
-"""The `openeo-backend` command: serve, users."""
+"""The `openeo-backend` command: serve, worker, users."""
 
 from __future__ import annotations
 
@@ -45,13 +45,28 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, pa
 @data_dir_option
 @click.option("--workers", type=int, help="Worker processes (default 2).")
 @click.option("--dev", is_flag=True, help="Flask's single-process development server instead of gunicorn.")
+@click.option("--dask-scheduler", help="Run batch jobs on this Dask scheduler (default: a LocalCluster).")
+@click.option("--no-job-runner", "no_job_runner", is_flag=True, help="Do not start a job runner (run `worker` instead).")
 @click.pass_context
-def serve(ctx, host, port, data_dir, workers, dev) -> None:
-    """Start the API server (generates the demo catalog on first start)."""
-    settings = _settings(ctx, host=host, port=port, data_dir=data_dir, workers=workers)
+def serve(ctx, host, port, data_dir, workers, dev, dask_scheduler, no_job_runner) -> None:
+    """Start the API server and a batch-job runner (generates the demo catalog on first start)."""
+    settings = _settings(ctx, host=host, port=port, data_dir=data_dir, workers=workers, dask_scheduler=dask_scheduler,
+                         job_runner=False if no_job_runner else None)
     from backend.server import run_server
 
     run_server(settings, development=dev)
+
+
+@main.command()
+@data_dir_option
+@click.option("--dask-scheduler", help="Address of an existing Dask scheduler (default: start a LocalCluster).")
+@click.pass_context
+def worker(ctx, data_dir, dask_scheduler) -> None:
+    """Run a batch-job runner: claims queued jobs from the database, runs them on Dask (until SIGTERM)."""
+    settings = _settings(ctx, data_dir=data_dir, dask_scheduler=dask_scheduler)
+    from backend.jobs.process import run_runner
+
+    run_runner(settings)
 
 
 @main.group()

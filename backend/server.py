@@ -7,6 +7,7 @@ import logging
 from gunicorn.app.base import BaseApplication
 
 from backend.app import create_app
+from backend.jobs.process import start_child_runner, stop_child_runner
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,17 @@ class _Gunicorn(BaseApplication):
 def run_server(settings: Settings, development: bool = False) -> None:
     app = create_app(settings)  # built once before forking: imports and demo generation happen once
     log.info("serving http://%s:%s/openeo/1.2/ (data dir %s)", settings.host, settings.port, settings.data_dir)
+    runner = start_child_runner(settings) if settings.job_runner else None
+    try:
+        _serve(app, settings, development)
+    finally:
+        if runner is not None:
+            stop_child_runner(runner)
+
+
+def _serve(app, settings: Settings, development: bool) -> None:
     if development:
-        app.run(host=settings.host, port=settings.port, threaded=True)
+        app.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)
         return
 
     def post_fork(_server, _worker):

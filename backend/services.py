@@ -14,6 +14,9 @@ from backend.auth.basic_tokens import BasicTokenSigner
 from backend.auth.oidc import OidcValidator
 from backend.catalog.registry import CollectionRegistry
 from backend.catalog.sources import StaticCatalogSource, open_source
+from backend.jobs.logs import JobLogs
+from backend.jobs.signing import UrlSigner
+from backend.jobs.store import JobStore
 from backend.processing.engine.implementations import Implementations
 from backend.processing.process_registry import ProcessRegistry
 from backend.processing.processes import build_implementations
@@ -35,6 +38,9 @@ class Services:
     collections: CollectionRegistry
     processes: ProcessRegistry
     implementations: Implementations
+    jobs: JobStore
+    job_logs: JobLogs
+    result_urls: UrlSigner
 
 
 def open_database(settings: Settings) -> Database:
@@ -47,10 +53,12 @@ def open_database(settings: Settings) -> Database:
 def build_services(settings: Settings) -> Services:
     db = open_database(settings)
     users = UserStore(db)
-    signer = BasicTokenSigner(secret_key(settings), settings.basic_token_ttl)
+    key = secret_key(settings)
+    signer = BasicTokenSigner(key, settings.basic_token_ttl)
     authenticator = Authenticator(users, signer, OidcValidator(settings.oidc_providers, settings.oidc_jwks_ttl))
     processes = ProcessRegistry()
     return Services(
+        jobs=JobStore(db), job_logs=JobLogs(db), result_urls=UrlSigner(key, settings.result_url_ttl),
         settings=settings, db=db, users=users, udps=UdpStore(db), authenticator=authenticator,
         collections=build_collection_registry(settings), processes=processes,
         implementations=build_implementations(processes))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "OPENEO_BACKEND_"
+API_PREFIX = "/openeo/1.2"  # where the API is mounted
 
 
 def default_data_dir() -> Path:
@@ -85,6 +86,21 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(32 * 1024 * 1024, gt=0, description="Largest document a process may fetch by URL")
     fetch_timeout: float = Field(30, gt=0, description="Seconds to connect to, and to read, a fetched URL")
 
+    dask_scheduler: str | None = Field(None, description="Address of an existing Dask scheduler for batch jobs "
+                                                         "(tcp://host:8786); unset = a LocalCluster per runner")
+    dask_workers: int = Field(2, gt=0, description="LocalCluster: worker processes")
+    dask_threads_per_worker: int = Field(1, gt=0, description="LocalCluster: threads per worker process")
+    dask_memory_limit: str = Field("2GiB", description="LocalCluster: memory limit per worker (e.g. 2GiB)")
+    job_runner: bool = Field(True, description="`serve` also starts a job runner (else run `openeo-backend worker`)")
+    job_slots: int = Field(2, gt=0, description="Batch jobs one runner executes at the same time")
+    job_max_running_per_user: int = Field(2, gt=0, description="Running batch jobs per user (more wait queued)")
+    job_time_limit: float = Field(6 * 3600, gt=0, description="Seconds a batch job may run before it is stopped")
+    job_lease_seconds: float = Field(30, gt=0, description="A runner silent this long loses its jobs (re-queued)")
+    job_max_attempts: int = Field(2, gt=0, description="Runs of a job whose runner died before it is failed")
+    job_poll_interval: float = Field(1.0, gt=0, description="Seconds between a runner's looks at the queue")
+    results_dir: Path | None = Field(None, description="Where job results are stored; default <data_dir>/jobs")
+    result_url_ttl: int = Field(7 * 24 * 3600, gt=0, description="Lifetime of signed result download URLs, seconds")
+
     @field_validator("fetch_allowed_hosts")
     @classmethod
     def _host_patterns(cls, value: list[str]) -> list[str]:
@@ -96,6 +112,10 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @property
+    def resolved_results_dir(self) -> Path:
+        return (self.results_dir or self.data_dir / "jobs").expanduser().resolve()
 
     @property
     def resolved_database_url(self) -> str:

@@ -70,3 +70,13 @@ def live_server(session_data_dir):
 @pytest.fixture
 def api(live_server) -> str:
     return live_server.url
+
+
+@pytest.fixture(scope="session")
+def job_runner(live_server):
+    """A job runner on a real Dask LocalCluster (2 worker processes) for the shared server's database."""
+    from backend.jobs.runner import JobRunner
+
+    runner = JobRunner(live_server.services).start()
+    yield runner
+    runner.stop()

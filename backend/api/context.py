@@ -13,9 +13,9 @@ from flask import current_app, g, request
 from apicore import errors
 from apicore.frozen_json import FrozenJson
 from backend.services import Services
+from backend.settings import API_PREFIX
 from backend.storage.models import User
 
-API_PREFIX = "/openeo/1.2"
 _frozen_lock = threading.Lock()
 _roots: LRUCache = LRUCache(maxsize=64)  # (scheme, Host header, server name, port) -> API root
 

@@ -1,4 +1,5 @@
-"""Synchronous execution: graph → value → file, in-process with Dask's threaded scheduler.
+"""Graph → value (``evaluate``, shared with batch jobs) and synchronous execution: value → file,
+in-process with Dask's threaded scheduler.
 
 Small requests are faster on threads than on a distributed cluster (no serialisation; see PITFALLS.md);
 batch jobs use the cluster.
@@ -22,16 +23,21 @@ from backend.processing.writers.common import classify
 
 def execute_process(process: Any, implementations: Implementations, context: RunContext,
                     work_dir: Path, threads: int, timeout: float) -> WrittenResult:
+    with dask.config.set(scheduler="threads", num_workers=threads), Deadline(timeout):
+        data, output_format, options = evaluate(process, implementations, context)
+        return write_result(data, output_format, options, work_dir)
+
+
+def evaluate(process: Any, implementations: Implementations, context: RunContext) -> tuple[Any, str, dict]:
+    """Run the graph: (the value to write, its format, format options) — lazy where the processes are."""
     if not isinstance(process, dict):
         raise errors.ProcessGraphMissing("Send the process as {\"process\": {\"process_graph\": {...}}}.")
     graph = Graph.parse(process.get("process_graph"))
-    with dask.config.set(scheduler="threads", num_workers=threads), Deadline(timeout):
-        value = Executor(implementations, context).run(graph, parameter_defaults(process))
-        if context.outputs:
-            data, output_format, options = context.outputs[-1]
-        else:  # no save_result: raster cubes as GeoTIFF, anything else as JSON
-            data, output_format, options = value, "GTiff" if classify(value) == "raster" else "JSON", {}
-        return write_result(data, output_format, options, work_dir)
+    value = Executor(implementations, context).run(graph, parameter_defaults(process))
+    if context.outputs:
+        return context.outputs[-1]
+    # no save_result: raster cubes as GeoTIFF, anything else as JSON
+    return value, "GTiff" if classify(value) == "raster" else "JSON", {}
 
 
 def parameter_defaults(process: dict) -> dict[str, Any]:

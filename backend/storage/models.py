@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -37,3 +37,47 @@ class UserDefinedProcess(Base):
     spec: Mapped[dict] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Job(Base):
+    """A batch job. ``status`` follows the openEO API; lease_* belong to the runner executing it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_queued", "status", "queued_at"), Index("ix_jobs_user", "user_id", "created"))
+
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: uuid.uuid4().hex)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="created")
+    process: Mapped[dict] = mapped_column(JSON)
+    title: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    plan: Mapped[str | None] = mapped_column(String(64))
+    budget: Mapped[float | None] = mapped_column(Float)
+    log_level: Mapped[str] = mapped_column(String(8), default="info")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    progress: Mapped[float | None] = mapped_column(Float)
+    usage: Mapped[dict | None] = mapped_column(JSON)
+    costs: Mapped[float | None] = mapped_column(Float)
+    results: Mapped[dict | None] = mapped_column(JSON)  # published assets: name -> STAC asset (no href)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JobLogEntry(Base):
+    __tablename__ = "job_logs"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    level: Mapped[str] = mapped_column(String(8))
+    code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict | list | None] = mapped_column(JSON)
+    path: Mapped[list | None] = mapped_column(JSON)

@@ -34,6 +34,17 @@ class RunContext:
     outputs: list[tuple[Any, str, dict]] = field(default_factory=list)  # save_result calls
     udp_stack: list[str] = field(default_factory=list)
 
+    def __getstate__(self) -> dict:
+        # Callbacks may travel inside Dask graphs to cluster workers: the services (DB engine, caches)
+        # and lookups stay behind; a worker never needs them once the graph is built.
+        state = dict(self.__dict__)
+        state.update(services=None, udp_lookup=_no_udp, outputs=[])
+        return state
+
+
+def _no_udp(process_id: str) -> None:
+    return None
+
 
 class Executor:
     def __init__(self, implementations: Implementations, context: RunContext):

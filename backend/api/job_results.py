@@ -1,0 +1,81 @@
+"""Job results: the STAC Collection at GET /jobs/{id}/results and the signed asset downloads.
+
+Downloads need no token (browsers, the JS client and the Web Editor send none): the URL's HMAC signature
+and expiry are the authorisation. Files are served only from the run the database published, by asset
+name (never a client-supplied path), with HEAD and ``Range`` (werkzeug's conditional responses).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Blueprint, jsonify, request, send_file
+
+from apicore import errors
+from backend.api.context import api_root, require_user, services
+from backend.jobs.assets import EXTENSIONS, collection_extent
+from backend.storage.models import Job
+
+bp = Blueprint("job_results", __name__)
+TRUE = ("", "true", "1")  # ?partial, ?partial=true (allowEmptyValue)
+
+
+@bp.get("/jobs/<job_id>/results")
+def list_results(job_id: str):
+    user = require_user()
+    svc = services()
+    job = svc.jobs.get(user.user_id, job_id)
+    partial = request.args.get("partial", "false").lower() in TRUE
+    if job.status == "error" and not partial:
+        entry = svc.job_logs.last_error(job_id) or {"id": "0", "level": "error", "message": "The job failed."}
+        return jsonify(entry), 424
+    if job.status != "finished" and not partial:
+        raise errors.JobNotFinished(f"The job is '{job.status}': its results are available once it is "
+                                    "'finished'. Start it with POST /jobs/{id}/results and poll GET /jobs/{id}.")
+    return jsonify(results_document(job, partial))
+
+
+@bp.route("/jobs/<job_id>/results/assets/<name>", methods=["GET", "HEAD"])
+def download_asset(job_id: str, name: str):
+    svc = services()
+    svc.result_urls.verify(job_id, name, request.args.get("expires"), request.args.get("signature"))
+    published = svc.jobs.published(job_id)
+    if published is None or name not in published["assets"]:
+        raise errors.FileNotFound(file=name)
+    path = svc.settings.resolved_results_dir / job_id / published["run"] / name
+    if path.parent.parent.parent != svc.settings.resolved_results_dir or not path.is_file():
+        raise errors.FileNotFound(file=name)
+    asset = published["assets"][name]
+    response = send_file(path, mimetype=asset.get("type"), download_name=name, conditional=True, max_age=0)
+    response.headers["Accept-Ranges"] = "bytes"
+    return response
+
+
+def results_document(job: Job, partial: bool) -> dict:
+    svc = services()
+    root = api_root()
+    assets: dict[str, dict] = {}
+    published = job.results if job.status == "finished" else None
+    for name, asset in (published or {}).get("assets", {}).items():
+        assets[name] = {"href": svc.result_urls.url(root, job.job_id, name), **asset}
+    expires = datetime.fromtimestamp(svc.result_urls.expires_at(), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    document = {
+        "stac_version": "1.0.0",
+        "stac_extensions": EXTENSIONS,
+        "type": "Collection",
+        "id": job.job_id,
+        "title": job.title or f"Results of batch job {job.job_id}",
+        "description": job.description or "Results of an openEO batch job.",
+        "license": "proprietary",
+        "extent": collection_extent(assets),
+        "openeo:status": job.status,
+        "expires": expires,
+        "assets": assets,
+        "links": [
+            {"rel": "self", "href": f"{root}/jobs/{job.job_id}/results", "type": "application/json"},
+            {"rel": "monitor", "href": f"{root}/jobs/{job.job_id}/logs", "type": "application/json"},
+        ],
+    }
+    if job.usage:
+        document["openeo:usage"] = job.usage
+    return document

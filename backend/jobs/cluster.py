@@ -1,0 +1,148 @@
+"""Batch jobs on Dask distributed: connecting to the cluster, and streaming a result from it.
+
+The heavy work (reading, band math, reductions) runs on the cluster; the result file is written by
+the runner, block by block, as the blocks arrive. ``ClusterStream.materialize`` submits all output blocks
+of a lazy cube as ONE graph (``client.compute``: the scheduler orders the work for memory), and returns
+a cube of the same shape whose blocks are fetched from those futures; the normal writers then run on it
+with the runner's local threads. So:
+- the files are written where the runner is (local disk or fsspec storage), also with a remote cluster;
+- memory stays bounded: each block's future is released as soon as it is fetched, workers spill and
+  pause under their memory limit while the runner catches up;
+- progress is real: the share of output blocks computed, which only grows;
+- cancelling cancels the futures: the cluster stops working on the job at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+log = logging.getLogger(__name__)
+_names = itertools.count()
+
+
+class JobCanceled(Exception):
+    """The job was stopped (by its user, its time limit or the runner) while it computed."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def connect(settings) -> Any:
+    """A client of the configured scheduler, or of a new LocalCluster (the embedded default)."""
+    from distributed import Client, LocalCluster
+
+    if settings.dask_scheduler:
+        return Client(settings.dask_scheduler, set_as_default=False, timeout="30s")
+    cluster = LocalCluster(n_workers=settings.dask_workers, threads_per_worker=settings.dask_threads_per_worker,
+                           memory_limit=settings.dask_memory_limit, processes=True, dashboard_address=None)
+    return Client(cluster, set_as_default=False)
+
+
+def close(client: Any) -> None:
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+class _Pending:
+    """Holds a future inside a local task without Dask treating it as a dependency of its own graph."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: Any):
+        self.future = future
+
+
+class ClusterStream:
+    """One job's computations on the cluster: materialize results, count progress, cancel."""
+
+    def __init__(self, client: Any):
+        self.client = client
+        self._lock = threading.Lock()
+        self._pending: list[_Pending] = []
+        self.blocks_total = 0
+        self.blocks_done = 0
+        self.canceled: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        with self._lock:
+            return self.blocks_done / self.blocks_total if self.blocks_total else 0.0
+
+    def materialize(self, value: Any) -> Any:
+        """The value with its lazy parts computed on the cluster (raster cubes: streamed per block)."""
+        if isinstance(value, xr.DataArray) and isinstance(value.data, da.Array):
+            return value.copy(data=self._stream_array(value.data))
+        if hasattr(value, "__dask_graph__") and value.__dask_graph__() is not None:
+            future = self.client.compute(value)
+            pending = self._track([future])[0]
+            return self._fetch(pending)
+        return value
+
+    def _stream_array(self, array: da.Array) -> da.Array:
+        blocks = array.to_delayed()
+        futures = self.client.compute(blocks.ravel().tolist())
+        pending = self._track(futures)
+        name = f"cluster-block-{next(_names)}"
+        graph = {(name, *index): (self._fetch, holder) for index, holder in zip(np.ndindex(blocks.shape), pending)}
+        return da.Array(graph, name, chunks=array.chunks, dtype=array.dtype, meta=array._meta)
+
+    def _track(self, futures: list) -> list[_Pending]:
+        holders = [_Pending(future) for future in futures]
+        with self._lock:
+            if self.canceled:
+                self.client.cancel(futures)
+                raise JobCanceled(self.canceled)
+            self._pending.extend(holders)
+            self.blocks_total += len(holders)
+        return holders
+
+    def _fetch(self, holder: _Pending) -> Any:
+        future = holder.future
+        if future is None or self.canceled:
+            raise JobCanceled(self.canceled or "canceled")
+        try:
+            result = future.result()
+        except Exception:
+            if self.canceled:
+                raise JobCanceled(self.canceled) from None
+            raise
+        holder.future = None  # the cluster may now forget the block
+        with self._lock:
+            self.blocks_done += 1
+        return result
+
+    def cancel(self, reason: str) -> None:
+        """Stop the job's cluster work; fetches still waiting raise JobCanceled."""
+        with self._lock:
+            if self.canceled:
+                return
+            self.canceled = reason
+            futures = [holder.future for holder in self._pending if holder.future is not None]
+        if futures:
+            try:
+                self.client.cancel(futures)
+            except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing left to stop then
+                log.warning("cancelling %d futures failed", len(futures), exc_info=True)
+
+    def close(self) -> None:
+        """Release what is left (e.g. after an error in the writer)."""
+        with self._lock:
+            futures = [holder.future for holder in self._pending if holder.future is not None]
+            for holder in self._pending:
+                holder.future = None
+            self._pending.clear()
+        if futures:
+            try:
+                self.client.cancel(futures)
+            except Exception:  # noqa: BLE001
+                pass

@@ -1,0 +1,84 @@
+"""Per-job log entries (openEO log_entry: id, code, level, message, time, data, path).
+
+Ids are the entry's sequence number as a string, so ``offset`` (the id of the last entry a client has
+seen) pages forward with a plain ``seq > offset``. Entries below the job's ``log_level`` are not stored;
+reads filter by a minimum level too (spec: error > warning > info > debug).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from apicore import errors
+from backend.storage.db import Database
+from backend.storage.models import JobLogEntry
+
+LEVELS = ("debug", "info", "warning", "error")
+
+
+def level_rank(level: str) -> int:
+    return LEVELS.index(level)
+
+
+def check_level(level: Any, parameter: str = "level") -> str:
+    if level not in LEVELS:
+        raise errors.BadRequest(reason=f"'{parameter}' must be one of {', '.join(LEVELS)}, not {level!r}")
+    return level
+
+
+class JobLogs:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def append(self, job_id: str, level: str, message: str, *, min_level: str = "debug", code: str | None = None,
+               data: Any = None, path: list | None = None) -> None:
+        if level_rank(level) < level_rank(min_level):
+            return
+        for _ in range(5):  # two writers may pick the same next seq (PostgreSQL): retry with a fresh one
+            try:
+                with self.db.session() as session:
+                    seq = (session.scalar(select(func.max(JobLogEntry.seq))
+                                          .where(JobLogEntry.job_id == job_id)) or 0) + 1
+                    session.add(JobLogEntry(job_id=job_id, seq=seq, level=level, message=message, code=code,
+                                            data=data, path=path))
+                return
+            except IntegrityError:
+                continue
+
+    def read(self, job_id: str, offset: str | None, min_level: str, limit: int | None) -> tuple[list[dict], bool]:
+        """Entries after ``offset`` at or above ``min_level`` (one page), and whether more follow."""
+        try:
+            after = int(offset) if offset else 0
+        except ValueError:
+            raise errors.BadRequest(reason=f"'offset' must be the id of a log entry, not {offset!r}") from None
+        wanted = LEVELS[level_rank(min_level):]
+        query = (select(JobLogEntry).where(JobLogEntry.job_id == job_id, JobLogEntry.seq > after,
+                                           JobLogEntry.level.in_(wanted)).order_by(JobLogEntry.seq))
+        if limit is not None:
+            query = query.limit(limit + 1)
+        with self.db.session() as session:
+            rows = list(session.scalars(query))
+        more = limit is not None and len(rows) > limit
+        return [_as_dict(row) for row in (rows[:limit] if limit is not None else rows)], more
+
+    def last_error(self, job_id: str) -> dict | None:
+        query = (select(JobLogEntry).where(JobLogEntry.job_id == job_id, JobLogEntry.level == "error")
+                 .order_by(JobLogEntry.seq.desc()).limit(1))
+        with self.db.session() as session:
+            row = session.scalar(query)
+            return _as_dict(row) if row is not None else None
+
+
+def _as_dict(row: JobLogEntry) -> dict:
+    entry: dict[str, Any] = {"id": str(row.seq), "level": row.level, "message": row.message,
+                             "time": row.time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if row.code:
+        entry["code"] = row.code
+    if row.data is not None:
+        entry["data"] = row.data
+    if row.path is not None:
+        entry["path"] = row.path
+    return entry

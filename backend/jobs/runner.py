@@ -1,0 +1,214 @@
+"""The job runner: claims queued jobs from the database and runs them on the Dask cluster.
+
+Several runners may share one database (``openeo-backend worker`` on several machines, plus the one
+``serve`` starts). Each loop: recover jobs whose runner died (expired lease → queued again, or error
+after ``job_max_attempts``), purge deleted jobs, claim queued jobs while a slot is free. A heartbeat
+thread renews the leases of the running jobs, records their progress, enforces the time limit and
+cancels jobs that were stopped or deleted through the API (the lease is gone → the Dask work stops).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from apicore import errors
+from backend.jobs.cluster import ClusterStream, JobCanceled, close, connect
+from backend.jobs.execution import execute_job, new_run_dir, remove_runs
+from backend.jobs.failures import describe_failure
+from backend.jobs.logs import JobLogs
+from backend.jobs.store import Claim, JobStore
+from backend.processing.engine.executor import RunContext
+from backend.settings import API_PREFIX
+
+log = logging.getLogger(__name__)
+SHUTDOWN = "the job runner shut down"
+
+
+@dataclass
+class ActiveJob:
+    claim: Claim
+    stream: ClusterStream
+    started: float = field(default_factory=time.monotonic)
+    time_limited: bool = False
+
+
+class JobRunner:
+    def __init__(self, services: Any, client: Any = None, owner: str | None = None):
+        self.services = services
+        self.settings = services.settings
+        self.store = JobStore(services.db)
+        self.logs = JobLogs(services.db)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._client = client
+        self._own_client = client is None
+        self._active: dict[str, ActiveJob] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- life cycle ----------------------------------------------------------------------------------
+
+    def start(self) -> "JobRunner":
+        if self._client is None:
+            self._client = connect(self.settings)
+        for target in (self._loop, self._heartbeat_loop):
+            thread = threading.Thread(target=target, name=f"job-runner-{target.__name__}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("job runner %s started (%s)", self.owner, self.settings.dask_scheduler or "LocalCluster")
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop claiming; give running jobs back to the queue (another runner continues them)."""
+        self._stop.set()
+        with self._lock:
+            active = list(self._active.values())
+        for job in active:
+            job.stream.cancel(SHUTDOWN)
+            if self.store.release(self.owner, job.claim.job_id):
+                self._log(job.claim, "warning", "The job runner shut down; the job was queued again.")
+        for thread in self._threads:
+            thread.join(timeout)
+        if self._own_client and self._client is not None:
+            close(self._client)
+
+    # --- the queue -----------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # noqa: BLE001 - e.g. the database restarting: try again next round
+                log.exception("job runner loop failed; retrying")
+            self._stop.wait(self.settings.job_poll_interval)
+
+    def poll_once(self) -> None:
+        self._recover_expired()
+        self._purge_deleted()
+        while not self._stop.is_set():
+            with self._lock:
+                if len(self._active) >= self.settings.job_slots:
+                    return
+            claim = self.store.claim(self.owner, self.settings.job_lease_seconds,
+                                     self.settings.job_max_running_per_user)
+            if claim is None:
+                return
+            job = ActiveJob(claim, ClusterStream(self._client))
+            with self._lock:
+                self._active[claim.job_id] = job
+            threading.Thread(target=self._run, args=(job,), name=f"job-{claim.job_id}", daemon=True).start()
+
+    def _recover_expired(self) -> None:
+        max_attempts = self.settings.job_max_attempts
+        for job_id, attempts in self.store.expired_leases():
+            requeue = attempts < max_attempts
+            if not self.store.recover(job_id, requeue):
+                continue
+            what = (f"The runner executing this job stopped responding (it crashed, was killed or lost its "
+                    f"database connection) during attempt {attempts} of {max_attempts}.")
+            if requeue:
+                self.logs.append(job_id, "warning", what + " The job was queued again and starts from the beginning.")
+            else:
+                self.logs.append(job_id, "error", what + " The job was not retried again. Start it again; if it "
+                                 "fails the same way, reduce its size (extent, dates, bands).", code="RunnerLost")
+            log.warning("job %s: lease expired after attempt %s (%s)", job_id, attempts,
+                        "re-queued" if requeue else "failed")
+
+    def _purge_deleted(self) -> None:
+        results_dir = self.settings.resolved_results_dir
+        for job_id in self.store.deleted_jobs():
+            with self._lock:
+                active = self._active.get(job_id)
+            if active is not None:
+                active.stream.cancel("the job was deleted")
+                continue
+            remove_runs(results_dir, job_id)
+            self.store.purge(job_id)
+
+    # --- heartbeat -----------------------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        interval = max(0.2, self.settings.job_lease_seconds / 3)
+        while not self._stop.wait(min(interval, 1.0)):
+            with self._lock:
+                active = list(self._active.values())
+            for job in active:
+                try:
+                    self._beat(job)
+                except Exception:  # noqa: BLE001 - a missed beat is retried; the lease outlives a few
+                    log.exception("heartbeat for job %s failed", job.claim.job_id)
+
+    def _beat(self, job: ActiveJob) -> None:
+        # 1 % for starting, 95 % for the cluster work, the rest for writing and publishing
+        progress = round(1 + 95 * job.stream.fraction, 1)
+        if not self.store.heartbeat(self.owner, job.claim.job_id, self.settings.job_lease_seconds, progress):
+            job.stream.cancel("the job was stopped or deleted")
+        elif time.monotonic() - job.started > self.settings.job_time_limit:
+            job.time_limited = True
+            job.stream.cancel("time limit")
+
+    # --- one job -------------------------------------------------------------------------------------
+
+    def _run(self, job: ActiveJob) -> None:
+        claim = job.claim
+        results_dir = self.settings.resolved_results_dir
+        run_id, run_dir = new_run_dir(results_dir, claim.job_id)
+        self._log(claim, "info", f"Started on runner {self.owner} (attempt {claim.attempt}).")
+        started = time.monotonic()
+        try:
+            context = RunContext(user_id=claim.user_id, services=self.services, api_root=self._api_root(),
+                                 udp_lookup=lambda process_id: self.services.udps.get(claim.user_id, process_id))
+            assets = execute_job(claim.process, context, self.services.implementations, job.stream, run_dir,
+                                 self.settings.dask_threads_per_worker * self.settings.dask_workers,
+                                 lambda level, message: self._log(claim, level, message))
+            seconds = time.monotonic() - started
+            usage = {"duration": {"value": round(seconds, 3), "unit": "seconds"},
+                     "storage": {"value": sum(a.get("file:size", 0) for a in assets.values()), "unit": "bytes"}}
+            if self.store.finish(self.owner, claim.job_id, {"run": run_id, "assets": assets}, usage):
+                remove_runs(results_dir, claim.job_id, keep=run_id)
+                self._log(claim, "info", f"Finished in {seconds:.1f} s: {', '.join(assets)}.")
+            else:  # stopped, deleted or re-queued meanwhile: this run's files are not wanted
+                self._discard(run_dir)
+        except JobCanceled as exc:
+            self._discard(run_dir)
+            if job.time_limited:
+                self._fail(claim, f"The job ran longer than the time limit of {self.settings.job_time_limit:g} s "
+                                  "and was stopped. Split it into smaller jobs (extent, dates).", "TimeLimitExceeded")
+            elif exc.reason != SHUTDOWN:
+                self._log(claim, "info", f"Stopped: {exc.reason}.")
+        except errors.OpenEOError as exc:
+            self._discard(run_dir)
+            self._fail(claim, exc.message, exc.code)
+        except Exception as exc:  # noqa: BLE001 - every failure ends as a job error with a useful log entry
+            self._discard(run_dir)
+            message, code = describe_failure(exc, self.settings)
+            if code == "Internal":
+                log.exception("job %s failed", claim.job_id)
+            self._fail(claim, message, code)
+        finally:
+            job.stream.close()
+            with self._lock:
+                self._active.pop(claim.job_id, None)
+
+    def _fail(self, claim: Claim, message: str, code: str) -> None:
+        if self.store.fail(self.owner, claim.job_id):
+            self._log(claim, "error", message, code=code)
+
+    def _log(self, claim: Claim, level: str, message: str, **extra: Any) -> None:
+        self.logs.append(claim.job_id, level, message, min_level=claim.log_level, **extra)
+
+    @staticmethod
+    def _discard(run_dir) -> None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _api_root(self) -> str:
+        public = self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+        return public.rstrip("/") + API_PREFIX

@@ -1,0 +1,188 @@
+"""Batch jobs through the real openeo client against a real server and a real Dask LocalCluster."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import openeo
+import pytest
+import rasterio
+import requests
+from openeo.rest import OpenEoApiError
+
+from backend.demo import DEMO_S2_COLLECTION
+from tests.e2e.test_sync_processing import AREA
+
+pytestmark = pytest.mark.usefixtures("job_runner")
+
+
+@pytest.fixture
+def connection(live_server):
+    name, password = live_server.new_user()
+    return openeo.connect(live_server.url).authenticate_basic(name, password)
+
+
+def ndvi_composite(connection):
+    cube = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent=AREA,
+                                      temporal_extent=["2022-06-01", "2022-07-01"], bands=["B04", "B08"])
+    return cube.ndvi(nir="B08", red="B04").reduce_dimension("t", "mean")
+
+
+def big_cube(connection):
+    """All dates and bands of both demo tiles: tens of seconds of work on the test machine."""
+    return connection.load_collection(DEMO_S2_COLLECTION, bands=["B02", "B03", "B04", "B08", "B11"])
+
+
+def wait_for(job, statuses: set[str], timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        metadata = job.describe()
+        if metadata["status"] in statuses:
+            return metadata
+        time.sleep(0.2)
+    raise AssertionError(f"job still {job.describe()['status']} after {timeout} s")
+
+
+def test_batch_result_equals_synchronous_result(connection, tmp_path):
+    cube = ndvi_composite(connection)
+    cube.download(tmp_path / "sync.tif", format="GTiff")
+    job = cube.create_job(out_format="GTiff", title="NDVI composite")
+    assert job.describe()["status"] == "created"
+    job.start_and_wait(max_poll_interval=0.5, print=lambda *_: None)
+
+    metadata = job.describe()
+    assert metadata["status"] == "finished" and metadata["progress"] == 100
+    assert metadata["usage"]["duration"]["unit"] == "seconds" and metadata["usage"]["duration"]["value"] > 0
+    results = job.get_results()
+    assets = results.get_metadata()["assets"]
+    assert set(assets) == {"result.tif", "quicklook.png"}
+    assert assets["quicklook.png"]["roles"] == ["overview"] and assets["quicklook.png"]["type"] == "image/png"
+    paths = results.download_files(tmp_path / "batch")
+    tif = next(p for p in paths if p.name == "result.tif")
+    with rasterio.open(tmp_path / "sync.tif") as sync, rasterio.open(tif) as batch:
+        assert (batch.crs, batch.transform, batch.shape) == (sync.crs, sync.transform, sync.shape)
+        np.testing.assert_array_equal(batch.read(), sync.read())
+    assert assets["result.tif"]["file:size"] == tif.stat().st_size
+    assert assets["result.tif"]["proj:epsg"] == 32632 and assets["result.tif"]["proj:shape"] == [84, 96]
+
+    messages = [entry["message"] for entry in job.logs()]
+    assert messages[0] == "Queued." and messages[-1].startswith("Finished in")
+    assert [entry["message"] for entry in job.logs(level="error")] == []
+
+
+def test_signed_asset_urls_work_without_token_and_refuse_tampering(connection):
+    job = ndvi_composite(connection).execute_batch(out_format="GTiff", max_poll_interval=0.5, print=lambda *_: None)
+    href = job.get_results().get_metadata()["assets"]["result.tif"]["href"]
+
+    whole = requests.get(href)  # no Authorization header
+    assert whole.status_code == 200 and whole.headers["Content-Type"].startswith("image/tiff")
+    assert whole.headers["Access-Control-Allow-Origin"] == "*"
+    head = requests.head(href)
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(whole.content)
+    assert head.headers["Accept-Ranges"] == "bytes"
+    part = requests.get(href, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == whole.content[100:200]
+
+    url = urlsplit(href)
+    query = parse_qs(url.query)
+    base = f"{url.scheme}://{url.netloc}{url.path}"
+    forged = requests.get(base, params={"expires": int(query["expires"][0]) + 3600, "signature": query["signature"][0]})
+    assert forged.status_code == 403 and forged.json()["code"] == "ResultLinkInvalid"
+    other_file = requests.get(base.replace("result.tif", "quicklook.png"), params=query)
+    assert other_file.status_code == 403
+    traversal = requests.get(base.replace("result.tif", "..%2F..%2Fsecret.key"), params=query)
+    assert traversal.status_code in (403, 404)
+
+
+def test_expired_signed_url_answers_410(live_server, connection):
+    job = ndvi_composite(connection).execute_batch(out_format="GTiff", max_poll_interval=0.5, print=lambda *_: None)
+    signer = live_server.services.result_urls
+    expired = signer.url(live_server.url, job.job_id, "result.tif", now=time.time() - signer.ttl - 10)
+    response = requests.get(expired)
+    assert response.status_code == 410 and response.json()["code"] == "ResultLinkExpired"
+
+
+def test_results_before_finish_and_other_users(live_server, connection):
+    job = ndvi_composite(connection).create_job(out_format="GTiff")
+    with pytest.raises(OpenEoApiError) as failure:
+        job.get_results().get_metadata()
+    assert failure.value.http_status_code == 400 and failure.value.code == "JobNotFinished"
+
+    stranger = live_server.auth_headers()
+    for method, path in [("GET", ""), ("DELETE", ""), ("GET", "/results"), ("POST", "/results"), ("GET", "/logs")]:
+        response = requests.request(method, f"{live_server.url}/jobs/{job.job_id}{path}", headers=stranger)
+        assert response.status_code == 404 and response.json()["code"] == "JobNotFound", (method, path)
+    assert job.describe()["status"] == "created"
+
+
+def test_update_before_start_and_locked_while_active(connection):
+    job = big_cube(connection).create_job(out_format="GTiff", title="first")
+    connection.patch(f"/jobs/{job.job_id}", json={"title": "second"}, expected_status=204)
+    assert job.describe()["title"] == "second"
+    job.start()
+    with pytest.raises(OpenEoApiError) as failure:
+        connection.patch(f"/jobs/{job.job_id}", json={"title": "third"}, expected_status=204)
+    assert failure.value.code == "JobLocked"
+    job.stop()
+    assert job.describe()["status"] == "created" and job.describe()["title"] == "second"
+
+
+def test_stop_running_job_cancels_the_work(live_server, connection, job_runner):
+    job = big_cube(connection).create_job(out_format="GTiff")
+    job.start()
+    wait_for(job, {"running"})
+    time.sleep(1.0)
+    job.stop()
+    assert job.describe()["status"] == "created"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and job.job_id in job_runner._active:
+        time.sleep(0.1)
+    assert job.job_id not in job_runner._active, "the runner kept computing a stopped job"
+    assert any(e["message"].startswith("Stopped") for e in job.logs())
+    assert job.describe()["status"] == "created"
+    assert not any((live_server.services.settings.resolved_results_dir / job.job_id).glob("run-*/*.tif"))
+
+
+def test_delete_running_job(live_server, connection, job_runner):
+    job = big_cube(connection).create_job(out_format="GTiff")
+    job.start()
+    wait_for(job, {"running"})
+    job.delete()
+    with pytest.raises(OpenEoApiError) as failure:
+        job.describe()
+    assert failure.value.code == "JobNotFound"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (job.job_id in job_runner._active
+                                           or live_server.services.jobs.status_of(job.job_id) is not None):
+        time.sleep(0.2)
+    assert live_server.services.jobs.status_of(job.job_id) is None, "deleted job not purged"
+    assert not (live_server.services.settings.resolved_results_dir / job.job_id).exists()
+
+
+def test_runtime_failure_sets_error_with_useful_log(connection):
+    cube = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent={"west": 0, "south": 0, "east": 1, "north": 1},
+                                      temporal_extent=["2022-06-01", "2022-07-01"], bands=["B04"])
+    job = cube.create_job(out_format="GTiff")
+    job.start()
+    metadata = wait_for(job, {"error", "finished"})
+    assert metadata["status"] == "error"
+    errors = job.logs(level="error")
+    assert len(errors) == 1 and "outside collection" in errors[0]["message"]
+    response = connection.get(f"/jobs/{job.job_id}/results", expected_status=424)
+    assert response.json()["message"] == errors[0]["message"]
+
+
+def test_list_jobs_pages(connection):
+    ids = [ndvi_composite(connection).create_job(title=f"job {i}").job_id for i in range(5)]
+    first = connection.get("/jobs", params={"limit": 2}).json()
+    assert len(first["jobs"]) == 2 and "process" not in first["jobs"][0]
+    seen = [job["id"] for job in first["jobs"]]
+    next_link = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    while next_link:
+        page = requests.get(next_link, headers={"Authorization": f"Bearer {connection.auth.bearer}"}).json()
+        seen += [job["id"] for job in page["jobs"]]
+        next_link = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
+    assert sorted(seen) == sorted(ids)
+    assert {job["id"] for job in connection.list_jobs()} == set(ids)
