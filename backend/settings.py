@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(30, gt=0, description="A runner silent this long loses its jobs (re-queued)")
     job_max_attempts: int = Field(2, gt=0, description="Runs of a job whose runner died before it is failed")
     job_poll_interval: float = Field(1.0, gt=0, description="Seconds between a runner's looks at the queue")
+    job_seconds_per_megapixel: float = Field(0.02, gt=0, description="Batch throughput used by GET /jobs/{id}/estimate "
+                                                                    "(seconds per input megapixel)")
     results_dir: Path | None = Field(None, description="Where job results are stored; default <data_dir>/jobs")
     result_url_ttl: int = Field(7 * 24 * 3600, gt=0, description="Lifetime of signed result download URLs, seconds")
 

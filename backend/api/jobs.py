@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from apicore import errors
 from backend.api.context import api_root, json_body, paging_arguments, require_user, services
+from backend.jobs.estimate import estimate
 from backend.jobs.logs import check_level
 from backend.processing.engine.graph import Graph
 from backend.storage.models import Job
@@ -97,6 +98,14 @@ def job_logs(job_id: str):
         links.append({"rel": "next", "type": "application/json",
                       "href": f"{api_root()}/jobs/{job_id}/logs?offset={entries[-1]['id']}&limit={limit}&level={level}"})
     return jsonify({"level": level, "logs": entries, "links": links})
+
+
+@bp.get("/jobs/<job_id>/estimate")
+def estimate_job(job_id: str):
+    user = require_user()
+    svc = services()
+    job = svc.jobs.get(user.user_id, job_id)
+    return jsonify(estimate(job.process, svc.collections, api_root(), svc.settings.job_seconds_per_megapixel))
 
 
 # --- documents and checks --------------------------------------------------------------------------

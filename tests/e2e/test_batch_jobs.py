@@ -186,3 +186,12 @@ def test_list_jobs_pages(connection):
         next_link = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
     assert sorted(seen) == sorted(ids)
     assert {job["id"] for job in connection.list_jobs()} == set(ids)
+
+
+def test_estimate_from_the_dry_run(connection):
+    job = ndvi_composite(connection).create_job(out_format="GTiff")
+    estimate = connection.get(f"/jobs/{job.job_id}/estimate").json()
+    assert estimate["openeo:input_pixels"] == 5 * 2 * 84 * 96  # June dates × bands × rows × columns
+    assert estimate["size"] == estimate["openeo:input_pixels"] * 4
+    assert estimate["duration"].startswith("PT") and estimate["duration"].endswith("S")
+    assert job.describe()["status"] == "created"  # nothing ran
