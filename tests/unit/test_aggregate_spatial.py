@@ -1,4 +1,4 @@
-"""aggregate_spatial (our own, backend/processing/processes/aggregate_spatial.py + zonal.py).
+"""aggregate_spatial (our own, backend/processing/processes/aggregate_spatial.py, geometry_input.py, zonal.py).
 
 Values are checked against an independent computation: for each polygon, a plain numpy mask of the
 pixels whose centre lies inside it (``shapely.contains_xy`` on the pixel-centre coordinates), then the
@@ -42,6 +42,7 @@ TO_WGS84 = Transformer.from_crs(32632, 4326, always_xy=True)
 TO_UTM = Transformer.from_crs(4326, 32632, always_xy=True)
 # the module (the package attribute of the same name is the function)
 module = importlib.import_module("backend.processing.processes.aggregate_spatial")
+geometry_input = importlib.import_module("backend.processing.processes.geometry_input")
 
 # Polygons in EPSG:32632 (sent in WGS84 unless a test says otherwise).
 POLYGONS = {
@@ -382,10 +383,10 @@ def test_bad_geometries(cube, geometries, words):
 
 
 def test_size_limits(cube, monkeypatch):
-    too_many = {"type": "FeatureCollection", "features": [{"type": "Feature"}] * (module.MAX_FEATURES + 1)}
+    too_many = {"type": "FeatureCollection", "features": [{"type": "Feature"}] * (geometry_input.MAX_FEATURES + 1)}
     with pytest.raises(errors.ProcessParameterInvalid, match="100,001 geometries given; at most 100,000"):
         aggregate_spatial(cube, too_many, "mean")
-    monkeypatch.setattr(module, "MAX_VERTICES", 20)
+    monkeypatch.setattr(geometry_input, "MAX_VERTICES", 20)
     with pytest.raises(errors.ProcessParameterInvalid, match="coordinates; at most 20"):
         aggregate_spatial(cube, feature_collection(POLYGONS), "mean")
 
