@@ -15,7 +15,8 @@ for byte (checked with GDAL 3.10 on sizes, band counts, block sizes, compression
 resamplings), ~30 % less CPU in the COG step (~0.2 s per 9 megapixels on 2 cores). The temporary
 overview file is then about as large as the overviews uncompressed (≤ 1/3 of the cube). Not ``NONE``:
 with an uncompressed temporary file GDAL takes another code path, and the deeper overview levels of
-sizes that do not halve evenly (e.g. 513 x 2100 px) came out with different pixels.
+sizes that do not halve evenly (e.g. 513 x 2100 px) came out with different pixels
+(tests/unit/test_gtiff_cog_tmp_compression.py checks both).
 
 Cubes with a ``t`` dimension: one label → dropped; several labels → ONE multi-band file, bands ordered
 t-major (all bands of the first date, then all bands of the second, …), band descriptions
