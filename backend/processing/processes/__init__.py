@@ -10,11 +10,14 @@ from backend.processing.process_registry import ProcessRegistry
 from backend.processing.processes.aggregate_spatial import aggregate_spatial
 from backend.processing.processes.apply_dimension import apply_dimension
 from backend.processing.processes.load_collection import load_collection
+from backend.processing.processes.load_geojson import load_geojson
 from backend.processing.processes.load_stac import load_stac
+from backend.processing.processes.load_url import load_url
 from backend.processing.processes.math_overrides import divide
 from backend.processing.processes.ordering import order, sort
 from backend.processing.processes.save_result import save_result
-from backend.processing.processes import arithmetic, arrays, comparison, cubes, dates, logic, neighborhood, statistics
+from backend.processing.processes import (arithmetic, arrays, climatology, comparison, cubes, dates, logic,
+                                         neighborhood, statistics)
 
 # Processes that need the RunContext (catalog, outputs, user).
 CONTEXT_PROCESSES = {"load_collection": load_collection, "save_result": save_result}
@@ -28,6 +31,9 @@ for _fixes in (arithmetic.FIXES, arrays.FIXES, comparison.FIXES, cubes.FIXES, da
     OVERRIDES.update(_fixes)
 OVERRIDES["apply_dimension"] = apply_dimension  # labels kept, dim_labels for callbacks (WP6 workflows)
 OVERRIDES.update(order=order, sort=sort)  # N-D arrays along the callback's axis (after arrays.FIXES' list fixes)
+# Processes openeo-processes-dask lacks (specs in process_specs/); load_url reads through fetching's policy.
+OVERRIDES.update(climatology.PROCESSES, load_geojson=load_geojson)
+CONTEXT_PROCESSES["load_url"] = load_url
 
 
 def build_implementations(registry: ProcessRegistry) -> Implementations:

@@ -1,4 +1,5 @@
-"""Checks that need the backend's data: load_collection (dry run, item search only) and save_result formats.
+"""Checks that need the backend's data: load_collection (dry run, item search only), save_result formats
+and load_url input formats.
 
 Each check returns the openEO errors it finds (possibly several per node) instead of raising the first.
 """
@@ -78,6 +79,23 @@ def check_save_result(arguments: dict, already_invalid: set[str]) -> list[errors
         return []
     try:
         check_options(output_format, options)
+    except errors.OpenEOError as exc:
+        return [exc]
+    return []
+
+
+def check_load_url(arguments: dict, already_invalid: set[str]) -> list[errors.OpenEOError]:
+    """load_url's input format and options (nothing is fetched)."""
+    from backend.processing.processes.load_url import check_input_options, resolve_input_format
+
+    name = arguments.get("format")
+    if "format" in already_invalid or not isinstance(name, str):
+        return []
+    options: Any = arguments.get("options")
+    try:
+        canonical = resolve_input_format(name)
+        if "options" not in already_invalid and is_literal(options):
+            check_input_options(canonical, options)
     except errors.OpenEOError as exc:
         return [exc]
     return []

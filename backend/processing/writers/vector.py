@@ -1,7 +1,8 @@
 """Vector cubes (as aggregate_spatial makes them with xvec) as GeoJSON, CSV and netCDF.
 
 Accepted input: a DataArray or Dataset with a dimension whose coordinate holds shapely geometries
-(xvec: ``geometry`` with a GeometryIndex; any name works), optionally ``t`` and ``bands``; or a
+(xvec: ``geometry`` with a GeometryIndex; any name works), optionally ``t`` and ``bands`` (or one other
+dimension in its place, e.g. load_geojson's ``properties``); or a
 GeoDataFrame (its columns become the variables). The CRS is the GeometryIndex's, else the cube's
 ``spatial_ref`` (what zonal_stats keeps from the raster), else unknown.
 Internally every input becomes a Dataset with dims ``(geometry[, t])`` and one variable per band
@@ -62,9 +63,10 @@ def vector_dataset(value, fmt: str):
         value = value.drop_vars("geometry", errors="ignore").rename({dim: "geometry"})
     value = value.assign_coords(geometry=("geometry", geoms))
     if isinstance(value, xr.DataArray):
-        if "bands" in value.dims:
-            names = labels(value, "bands")
-            ds = xr.Dataset({name: value.isel(bands=i, drop=True) for i, name in enumerate(names)})
+        split = _variables_dim(value)
+        if split is not None:
+            names = labels(value, split)
+            ds = xr.Dataset({name: value.isel({split: i}, drop=True) for i, name in enumerate(names)})
         else:
             ds = value.to_dataset(name=str(value.name) if value.name is not None else "value")
     else:
@@ -75,6 +77,15 @@ def vector_dataset(value, fmt: str):
     ds = ds.drop_vars([c for c in ds.coords if c not in ("geometry", "t") and ds[c].dims != ("geometry",)])
     order = [d for d in ("geometry", "t") if d in ds.dims]
     return ds.transpose(*order), crs
+
+
+def _variables_dim(cube: xr.DataArray) -> str | None:
+    """The dimension whose labels become variables: ``bands``, else the only dimension besides geometry and
+    t (e.g. load_geojson's ``properties``)."""
+    if "bands" in cube.dims:
+        return "bands"
+    other = [d for d in cube.dims if d not in ("geometry", "t")]
+    return other[0] if len(other) == 1 else None
 
 
 def _is_geoms(coord) -> bool:
