@@ -8,8 +8,6 @@ but instead of calling processes it checks them:
   reported once and not descended into;
 * every node: known process, no unsupported / missing required arguments, literal argument values
   against the parameter's JSON schema (references and callbacks are not values yet);
-* URL arguments (load_stac's and load_url's ``url``, aggregate_spatial's ``geometries`` as a URL)
-  against the fetch policy's allow-list, without fetching or resolving them (url_checks.py);
 * callbacks and UDP bodies recursively (each UDP body once; cycles between UDPs are reported);
 * load_collection: collection, bands, extents and the item search (no pixels read);
   save_result: output format and options; load_url: input format and options (nothing fetched).
@@ -28,7 +26,6 @@ from backend.processing.engine.graph import Graph
 from backend.processing.validation import data_checks
 from backend.processing.validation.context import ValidationContext, as_validation_context
 from backend.processing.validation.schemas import is_callback, is_reference, schema_violation
-from backend.processing.validation.url_checks import check_urls
 
 MAX_NESTING = 64  # callbacks and UDP calls inside each other
 TOP_LEVEL = "process_graph"  # the id of errors about the top-level graph as a whole
@@ -111,8 +108,6 @@ class _Walker:
         if spec is not None:
             invalid = self.arguments(path, process_id, spec.get("parameters") or [], arguments, strict=True)
             self.data(path, process_id, arguments, invalid)
-            for error in check_urls(process_id, arguments, invalid, self.context.fetch_policy):
-                self.report(path, error, node=True)
         elif udp is not None:
             self.arguments(path, process_id, udp.get("parameters") or [], arguments, strict=False)
         else:
