@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from backend.processing.fetching import FetchPolicy, policy_for
+
 
 class CollectionLookup(Protocol):
     """The part of backend.catalog.registry.CollectionRegistry the dry run uses."""
@@ -24,7 +26,8 @@ class ValidationContext:
 
     ``authenticated`` only changes messages (anonymous callers have no UDPs). ``collections=None``
     skips the load_collection dry run (e.g. a federation front that has no catalog of its own);
-    ``output_formats=False`` skips the save_result format/options check.
+    ``output_formats=False`` skips the save_result format/options check. ``fetch_policy`` checks the URL
+    arguments of load_stac, load_url and aggregate_spatial (see url_checks.py); None skips that.
     """
 
     predefined: Callable[[str], dict | None]
@@ -33,6 +36,7 @@ class ValidationContext:
     api_root: str = ""
     authenticated: bool = False
     output_formats: bool = True
+    fetch_policy: FetchPolicy | None = None
 
     @classmethod
     def from_run_context(cls, context: Any) -> ValidationContext:
@@ -46,7 +50,8 @@ class ValidationContext:
 
         authenticated = context.user_id is not None
         return cls(predefined=predefined, udp_lookup=context.udp_lookup if authenticated else _no_udps,
-                   collections=services.collections, api_root=context.api_root, authenticated=authenticated)
+                   collections=services.collections, api_root=context.api_root, authenticated=authenticated,
+                   fetch_policy=policy_for(context))
 
 
 def as_validation_context(context: Any) -> ValidationContext:

@@ -8,9 +8,11 @@ but instead of calling processes it checks them:
   reported once and not descended into;
 * every node: known process, no unsupported / missing required arguments, literal argument values
   against the parameter's JSON schema (references and callbacks are not values yet);
+* URL arguments (load_stac's and load_url's ``url``, aggregate_spatial's ``geometries`` as a URL)
+  against the fetch policy's allow-list, without fetching or resolving them (url_checks.py);
 * callbacks and UDP bodies recursively (each UDP body once; cycles between UDPs are reported);
 * load_collection: collection, bands, extents and the item search (no pixels read);
-  save_result: output format and options; load_url: input format and options (nothing fetched).
+  save_result: output format and options.
 
 Every error is ``{"id": path, "code", "message", "links"}``; the path is the node id, with callback
 arguments and UDP ids in between for nested graphs: ``reduce1/reducer/mean``, ``call1/my_udp/sub``.
@@ -26,6 +28,7 @@ from backend.processing.engine.graph import Graph
 from backend.processing.validation import data_checks
 from backend.processing.validation.context import ValidationContext, as_validation_context
 from backend.processing.validation.schemas import is_callback, is_reference, schema_violation
+from backend.processing.validation.url_checks import check_urls
 
 MAX_NESTING = 64  # callbacks and UDP calls inside each other
 TOP_LEVEL = "process_graph"  # the id of errors about the top-level graph as a whole
@@ -108,6 +111,8 @@ class _Walker:
         if spec is not None:
             invalid = self.arguments(path, process_id, spec.get("parameters") or [], arguments, strict=True)
             self.data(path, process_id, arguments, invalid)
+            for error in check_urls(process_id, arguments, invalid, self.context.fetch_policy):
+                self.report(path, error, node=True)
         elif udp is not None:
             self.arguments(path, process_id, udp.get("parameters") or [], arguments, strict=False)
         else:
@@ -149,8 +154,6 @@ class _Walker:
             found = data_checks.check_load_collection(arguments, invalid, self.context)
         elif process_id == "save_result" and self.context.output_formats:
             found = data_checks.check_save_result(arguments, invalid)
-        elif process_id == "load_url" and self.context.output_formats:  # (a federation front skips both)
-            found = data_checks.check_load_url(arguments, invalid)
         else:
             return
         for error in found:
