@@ -12,7 +12,7 @@ but instead of calling processes it checks them:
   against the fetch policy's allow-list, without fetching or resolving them (url_checks.py);
 * callbacks and UDP bodies recursively (each UDP body once; cycles between UDPs are reported);
 * load_collection: collection, bands, extents and the item search (no pixels read);
-  save_result: output format and options.
+  save_result: output format and options; load_url: input format and options (nothing fetched).
 
 Every error is ``{"id": path, "code", "message", "links"}``; the path is the node id, with callback
 arguments and UDP ids in between for nested graphs: ``reduce1/reducer/mean``, ``call1/my_udp/sub``.
@@ -154,6 +154,8 @@ class _Walker:
             found = data_checks.check_load_collection(arguments, invalid, self.context)
         elif process_id == "save_result" and self.context.output_formats:
             found = data_checks.check_save_result(arguments, invalid)
+        elif process_id == "load_url" and self.context.output_formats:  # (a federation front skips both)
+            found = data_checks.check_load_url(arguments, invalid)
         else:
             return
         for error in found:
