@@ -7,7 +7,8 @@ import logging
 from gunicorn.app.base import BaseApplication
 
 from backend.app import create_app
-from backend.jobs.process import start_child_runner, stop_child_runner
+from backend.jobs.process import ChildRunner
+from backend.processing.warmup import warm_up
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,12 @@ class _Gunicorn(BaseApplication):
 def run_server(settings: Settings, development: bool = False) -> None:
     app = create_app(settings)  # built once before forking: imports and demo generation happen once
     log.info("serving http://%s:%s/openeo/1.2/ (data dir %s)", settings.host, settings.port, settings.data_dir)
-    runner = start_child_runner(settings) if settings.job_runner else None
+    runner = ChildRunner(settings) if settings.job_runner else None
     try:
         _serve(app, settings, development)
     finally:
         if runner is not None:
-            stop_child_runner(runner)
+            runner.stop()
 
 
 def _serve(app, settings: Settings, development: bool) -> None:
@@ -47,6 +48,11 @@ def _serve(app, settings: Settings, development: bool) -> None:
         # Connections opened before the fork must not be shared between processes.
         app.extensions["openeo_backend"].db.engine.dispose(close=False)
 
+    def post_worker_init(_worker):
+        # A request's first-time work (GDAL, PROJ, item cache, first odc-stac load) now, not in the first
+        # user's request; bounded, logged, never fatal (backend/processing/warmup.py).
+        warm_up(app.extensions["openeo_backend"])
+
     _Gunicorn(app, {
         "bind": f"{settings.host}:{settings.port}",
         "workers": settings.workers,
@@ -54,6 +60,7 @@ def _serve(app, settings: Settings, development: bool) -> None:
         "worker_class": "gthread",
         "timeout": 120,
         "post_fork": post_fork,
+        "post_worker_init": post_worker_init,
         "accesslog": "-" if settings.access_log else None,
         "loglevel": settings.log_level.lower(),
     }).run()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import dask.array as da
 import numpy as np
@@ -35,22 +35,33 @@ class JobCanceled(Exception):
         self.reason = reason
 
 
-def connect(settings) -> Any:
-    """A client of the configured scheduler, or of a new LocalCluster (the embedded default)."""
-    from distributed import Client, LocalCluster
+class Cluster:
+    """The configured scheduler, or a LocalCluster started for this runner (the embedded default).
 
-    if settings.dask_scheduler:
-        return Client(settings.dask_scheduler, set_as_default=False, timeout="30s")
-    cluster = LocalCluster(n_workers=settings.dask_workers, threads_per_worker=settings.dask_threads_per_worker,
-                           memory_limit=settings.dask_memory_limit, processes=True, dashboard_address=None)
-    return Client(cluster, set_as_default=False)
+    Every job gets a Client of its own: the scheduler counts who wants a result per client, so
+    cancelling one job never cancels the same computation wanted by another job (Dask keys are
+    deterministic: two identical graphs share their keys)."""
 
+    def __init__(self, settings):
+        from distributed import LocalCluster
 
-def close(client: Any) -> None:
-    cluster = getattr(client, "cluster", None)
-    client.close()
-    if cluster is not None:
-        cluster.close()
+        self._local = None
+        if settings.dask_scheduler:
+            self.address = settings.dask_scheduler
+        else:
+            self._local = LocalCluster(n_workers=settings.dask_workers, processes=True, dashboard_address=None,
+                                       threads_per_worker=settings.dask_threads_per_worker,
+                                       memory_limit=settings.dask_memory_limit)
+            self.address = self._local.scheduler_address
+
+    def client(self) -> Any:
+        from distributed import Client
+
+        return Client(self.address, set_as_default=False, timeout="30s")
+
+    def close(self) -> None:
+        if self._local is not None:
+            self._local.close()
 
 
 class _Pending:
@@ -65,8 +76,9 @@ class _Pending:
 class ClusterStream:
     """One job's computations on the cluster: materialize results, count progress, cancel."""
 
-    def __init__(self, client: Any):
-        self.client = client
+    def __init__(self, connect: Callable[[], Any]):
+        self._connect = connect
+        self._client: Any = None
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
         self.blocks_total = 0
@@ -77,6 +89,12 @@ class ClusterStream:
     def fraction(self) -> float:
         with self._lock:
             return self.blocks_done / self.blocks_total if self.blocks_total else 0.0
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
 
     def materialize(self, value: Any) -> Any:
         """The value with its lazy parts computed on the cluster (raster cubes: streamed per block)."""
@@ -128,21 +146,22 @@ class ClusterStream:
                 return
             self.canceled = reason
             futures = [holder.future for holder in self._pending if holder.future is not None]
-        if futures:
+        if futures and self._client is not None:
             try:
-                self.client.cancel(futures)
+                self._client.cancel(futures)
             except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing left to stop then
                 log.warning("cancelling %d futures failed", len(futures), exc_info=True)
 
     def close(self) -> None:
-        """Release what is left (e.g. after an error in the writer)."""
+        """Drop what is left (e.g. after an error in the writer) and disconnect: the scheduler then
+        forgets everything only this job wanted."""
         with self._lock:
-            futures = [holder.future for holder in self._pending if holder.future is not None]
             for holder in self._pending:
                 holder.future = None
             self._pending.clear()
-        if futures:
+            client, self._client = self._client, None
+        if client is not None:
             try:
-                self.client.cancel(futures)
-            except Exception:  # noqa: BLE001
-                pass
+                client.close()
+            except Exception:  # noqa: BLE001 - the cluster may be gone; nothing left to release then
+                log.warning("closing a job's Dask client failed", exc_info=True)

@@ -12,6 +12,8 @@ import os
 import signal
 import threading
 
+import psutil
+
 log = logging.getLogger(__name__)
 
 
@@ -41,17 +43,44 @@ def run_runner(settings, parent_pid: int | None = None) -> None:
         runner.stop()
 
 
-def start_child_runner(settings) -> multiprocessing.Process:
-    process = multiprocessing.get_context("spawn").Process(
-        target=run_runner, args=(settings, os.getpid()), name="openeo-job-runner", daemon=False)
-    process.start()
-    log.info("job runner started (pid %s)", process.pid)
-    return process
+class ChildRunner:
+    """The runner `serve` keeps beside its web workers: started as a child, restarted if it dies."""
 
+    def __init__(self, settings, check_interval: float = 2.0):
+        self.settings = settings
+        self.check_interval = check_interval
+        self._stop = threading.Event()
+        self.process = self._spawn()
+        self._watch = threading.Thread(target=self._supervise, name="job-runner-supervisor", daemon=True)
+        self._watch.start()
 
-def stop_child_runner(process: multiprocessing.Process, timeout: float = 30) -> None:
-    if process.is_alive():
-        process.terminate()
-        process.join(timeout)
-    if process.is_alive():
-        process.kill()
+    def _spawn(self) -> multiprocessing.Process:
+        process = multiprocessing.get_context("spawn").Process(
+            target=run_runner, args=(self.settings, os.getpid()), name="openeo-job-runner", daemon=False)
+        process.start()
+        log.info("job runner started (pid %s)", process.pid)
+        return process
+
+    def alive(self) -> bool:
+        # Not Process.is_alive(): gunicorn's master reaps every child on SIGCHLD, after which
+        # multiprocessing can no longer see the exit and would report the runner alive forever.
+        try:
+            return psutil.Process(self.process.pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(self.check_interval):
+            if not self.alive():
+                log.warning("job runner (pid %s) exited with %s: starting a new one; its jobs are recovered "
+                            "when their leases expire", self.process.pid, self.process.exitcode)
+                self.process = self._spawn()
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        self._watch.join(timeout)
+        if self.alive():
+            self.process.terminate()
+            self.process.join(timeout)
+        if self.alive():
+            self.process.kill()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apicore import errors
-from backend.jobs.cluster import ClusterStream, JobCanceled, close, connect
+from backend.jobs.cluster import Cluster, ClusterStream, JobCanceled
 from backend.jobs.execution import execute_job, new_run_dir, remove_runs
 from backend.jobs.failures import describe_failure
 from backend.jobs.logs import JobLogs
@@ -41,14 +41,14 @@ class ActiveJob:
 
 
 class JobRunner:
-    def __init__(self, services: Any, client: Any = None, owner: str | None = None):
+    def __init__(self, services: Any, cluster: Cluster | None = None, owner: str | None = None):
         self.services = services
         self.settings = services.settings
         self.store = JobStore(services.db)
         self.logs = JobLogs(services.db)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self._client = client
-        self._own_client = client is None
+        self._cluster = cluster
+        self._own_cluster = cluster is None
         self._active: dict[str, ActiveJob] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -57,8 +57,8 @@ class JobRunner:
     # --- life cycle ----------------------------------------------------------------------------------
 
     def start(self) -> "JobRunner":
-        if self._client is None:
-            self._client = connect(self.settings)
+        if self._cluster is None:
+            self._cluster = Cluster(self.settings)
         for target in (self._loop, self._heartbeat_loop):
             thread = threading.Thread(target=target, name=f"job-runner-{target.__name__}", daemon=True)
             thread.start()
@@ -77,8 +77,8 @@ class JobRunner:
                 self._log(job.claim, "warning", "The job runner shut down; the job was queued again.")
         for thread in self._threads:
             thread.join(timeout)
-        if self._own_client and self._client is not None:
-            close(self._client)
+        if self._own_cluster and self._cluster is not None:
+            self._cluster.close()
 
     # --- the queue -----------------------------------------------------------------------------------
 
@@ -101,7 +101,8 @@ class JobRunner:
                                      self.settings.job_max_running_per_user)
             if claim is None:
                 return
-            job = ActiveJob(claim, ClusterStream(self._client))
+            log.info("job %s claimed (attempt %s)", claim.job_id, claim.attempt)
+            job = ActiveJob(claim, ClusterStream(self._cluster.client))
             with self._lock:
                 self._active[claim.job_id] = job
             threading.Thread(target=self._run, args=(job,), name=f"job-{claim.job_id}", daemon=True).start()
@@ -109,6 +110,9 @@ class JobRunner:
     def _recover_expired(self) -> None:
         max_attempts = self.settings.job_max_attempts
         for job_id, attempts in self.store.expired_leases():
+            with self._lock:
+                if job_id in self._active:  # ours, only late to renew (e.g. a long GIL-holding pickle)
+                    continue
             requeue = attempts < max_attempts
             if not self.store.recover(job_id, requeue):
                 continue

@@ -1,0 +1,118 @@
+"""Restart safety with the real CLI: kill -9 the job runner, then the whole server, while a job runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import openeo
+import psutil
+import pytest
+import rasterio
+import requests
+
+from backend.demo import DEMO_S2_COLLECTION
+from tests.e2e.test_cli import CLI, free_port, run_cli
+
+pytestmark = pytest.mark.slow
+ENV = {"OPENEO_BACKEND_JOB_LEASE_SECONDS": "6", "OPENEO_BACKEND_JOB_MAX_ATTEMPTS": "3",
+       "OPENEO_BACKEND_WORKERS": "1", "OPENEO_BACKEND_DASK_MEMORY_LIMIT": "1GiB"}
+
+
+class Server:
+    def __init__(self, data_dir: Path, port: int):
+        self.port = port
+        self.process = subprocess.Popen(CLI + ["serve", "--port", str(port), "--data-dir", str(data_dir)],
+                                        stdout=open(data_dir.parent / f"server-{port}.log", "a"), stderr=subprocess.STDOUT,
+                                        env={**os.environ, **ENV}, start_new_session=True)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/health", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        raise AssertionError("server did not start")
+
+    def runner_pid(self) -> int:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for child in psutil.Process(self.process.pid).children():
+                if "spawn_main" in " ".join(child.cmdline()):
+                    return child.pid
+            time.sleep(0.2)
+        raise AssertionError("no job runner process")
+
+    def kill_everything(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)  # server, runner and Dask workers: one process group
+        self.process.wait(10)
+
+
+def big_job(connection):
+    tile = {"west": 675000, "south": 5145000, "east": 687800, "north": 5157800, "crs": 32632}  # one demo tile
+    cube = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent=tile, bands=["B04", "B08"])
+    # uncompressed, no overviews: the file is written fast, the cluster work takes several seconds
+    return cube.save_result("GTiff", options={"compression": "none", "overviews": False}).create_job()
+
+
+def wait_status(job, wanted: set[str], timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            metadata = job.describe()
+        except (requests.ConnectionError, openeo.rest.OpenEoApiPlainError):
+            time.sleep(0.5)
+            continue
+        if metadata["status"] in wanted:
+            return metadata
+        time.sleep(0.3)
+    raise AssertionError(f"job never reached {wanted}")
+
+
+def check_published_result(job, data_dir: Path, tmp_path: Path) -> None:
+    paths = job.get_results().download_files(tmp_path / job.job_id)
+    tif = next(p for p in paths if p.suffix == ".tif")
+    with rasterio.open(tif) as result:
+        assert result.count == 10 * 2 and result.read(1, window=((0, 8), (0, 8))).dtype == "float32"
+    runs = list((data_dir / "jobs" / job.job_id).iterdir())
+    assert len(runs) == 1, f"files of the killed attempt were left behind: {runs}"
+
+
+def test_kill_runner_then_whole_server(tmp_path):
+    data_dir = tmp_path / "data"
+    assert run_cli("users", "add", "kim", "--password", "pw", "--data-dir", str(data_dir)).returncode == 0
+    port = free_port()
+    server = Server(data_dir, port)
+    try:
+        con = openeo.connect(server.url).authenticate_basic("kim", "pw")
+
+        # 1. kill -9 the runner: serve starts a new one, which recovers the job when the lease expires
+        job = big_job(con)
+        job.start()
+        wait_status(job, {"running"})
+        os.kill(server.runner_pid(), signal.SIGKILL)
+        assert job.describe()["status"] == "running"
+        metadata = wait_status(job, {"finished", "error"}, timeout=120)
+        assert metadata["status"] == "finished", job.logs()
+        warnings = [e["message"] for e in job.logs(level="warning")]
+        assert any("stopped responding" in message and "queued again" in message for message in warnings)
+        check_published_result(job, data_dir, tmp_path)
+
+        # 2. kill -9 everything, then start the server again
+        job = big_job(con)
+        job.start()
+        wait_status(job, {"running"})
+        server.kill_everything()
+        server = Server(data_dir, port)
+        con = openeo.connect(server.url).authenticate_basic("kim", "pw")
+        job = con.job(job.job_id)
+        metadata = wait_status(job, {"finished", "error"})
+        assert metadata["status"] == "finished", job.logs()
+        assert any("stopped responding" in e["message"] for e in job.logs(level="warning"))
+        check_published_result(job, data_dir, tmp_path)
+    finally:
+        server.kill_everything()
