@@ -59,7 +59,7 @@ class JobRunner:
     def start(self) -> "JobRunner":
         if self._cluster is None:
             self._cluster = Cluster(self.settings)
-        for target in (self._loop, self._heartbeat_loop):
+        for target in (self._loop, self._heartbeat_loop, self._progress_loop):
             thread = threading.Thread(target=target, name=f"job-runner-{target.__name__}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -149,6 +149,18 @@ class JobRunner:
                     self._beat(job)
                 except Exception:  # noqa: BLE001 - a missed beat is retried; the lease outlives a few
                     log.exception("heartbeat for job %s failed", job.claim.job_id)
+
+    def _progress_loop(self) -> None:
+        """Task counts from the scheduler, in a thread of their own: a slow scheduler answer must never
+        delay a lease renewal."""
+        while not self._stop.wait(1.0):
+            with self._lock:
+                active = list(self._active.values())
+            for job in active:
+                try:
+                    job.stream.poll_tasks()
+                except Exception:  # noqa: BLE001 - progress is informative; the job goes on without it
+                    log.debug("progress poll for job %s failed", job.claim.job_id, exc_info=True)
 
     def _beat(self, job: ActiveJob) -> None:
         # 1 % for starting, 95 % for the cluster work, the rest for writing and publishing

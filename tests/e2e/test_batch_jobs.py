@@ -195,3 +195,23 @@ def test_estimate_from_the_dry_run(connection):
     assert estimate["size"] == estimate["openeo:input_pixels"] * 4
     assert estimate["duration"].startswith("PT") and estimate["duration"].endswith("S")
     assert job.describe()["status"] == "created"  # nothing ran
+
+
+def test_progress_grows_and_is_100_only_when_finished(connection):
+    tile = {"west": 675000, "south": 5145000, "east": 687800, "north": 5157800, "crs": 32632}
+    cube = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent=tile, bands=["B04", "B08"])
+    job = cube.ndvi(nir="B08", red="B04").reduce_dimension("t", "median").create_job(out_format="GTiff")
+    job.start()
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        metadata = job.describe()
+        seen.append((metadata["status"], metadata.get("progress")))
+        if metadata["status"] in ("finished", "error"):
+            break
+        time.sleep(0.1)
+    assert seen[-1] == ("finished", 100)
+    running = [progress for status, progress in seen if status == "running"]
+    assert running == sorted(running), "progress went back"
+    assert all(progress < 100 for progress in running)
+    assert len(set(running)) >= 3, f"progress did not move while running: {seen}"
