@@ -215,3 +215,57 @@ def test_progress_grows_and_is_100_only_when_finished(connection):
     assert running == sorted(running), "progress went back"
     assert all(progress < 100 for progress in running)
     assert len(set(running)) >= 3, f"progress did not move while running: {seen}"
+
+
+@pytest.fixture
+def runner_settings(job_runner):
+    """Change the session runner's settings for one test."""
+    original = job_runner.settings
+
+    def change(**values):
+        job_runner.settings = original.model_copy(update=values)
+
+    yield change
+    job_runner.settings = original
+
+
+def test_time_limit_stops_the_job_with_an_error(connection, runner_settings):
+    runner_settings(job_time_limit=1.5)
+    job = big_cube(connection).create_job(out_format="GTiff")
+    job.start()
+    metadata = wait_for(job, {"error", "finished"}, timeout=60)
+    assert metadata["status"] == "error"
+    (entry,) = job.logs(level="error")
+    assert entry["code"] == "TimeLimitExceeded" and "time limit of 1.5 s" in entry["message"]
+
+
+def test_per_user_concurrency_keeps_jobs_queued(connection, runner_settings):
+    runner_settings(job_max_running_per_user=1)
+    first, second = big_cube(connection).create_job(), big_cube(connection).create_job()
+    first.start()
+    wait_for(first, {"running"})
+    second.start()
+    time.sleep(2.5)  # more than two rounds of the runner's queue loop
+    assert second.describe()["status"] == "queued"
+    first.stop()
+    wait_for(second, {"running"}, timeout=30)
+    second.stop()
+
+
+def test_job_survives_a_dask_worker_killed_mid_job(connection, tmp_path):
+    import psutil
+
+    tile = {"west": 675000, "south": 5145000, "east": 687800, "north": 5157800, "crs": 32632}
+    slow = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent=tile, bands=["B04", "B08"])
+    job = slow.ndvi(nir="B08", red="B04").reduce_dimension("t", "median").create_job(out_format="GTiff")
+    job.start()
+    wait_for(job, {"running"})
+    workers = [p for p in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+    assert workers, "no LocalCluster worker processes found"
+    workers[0].kill()
+    metadata = wait_for(job, {"finished", "error"}, timeout=120)
+    assert metadata["status"] == "finished", job.logs()
+    paths = job.get_results().download_files(tmp_path / "batch")
+    with rasterio.open(next(p for p in paths if p.name == "result.tif")) as result:
+        values = result.read(1)
+    assert np.isfinite(values).mean() > 0.9 and -1 <= np.nanmin(values) <= np.nanmax(values) <= 1
