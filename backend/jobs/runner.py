@@ -181,7 +181,8 @@ class JobRunner:
         started = time.monotonic()
         try:
             context = RunContext(user_id=claim.user_id, services=self.services, api_root=self._api_root(),
-                                 udp_lookup=lambda process_id: self.services.udps.get(claim.user_id, process_id))
+                                 udp_lookup=lambda process_id: self.services.udps.get(claim.user_id, process_id),
+                                 log=lambda level, message, **extra: self._log(claim, level, message, **extra))
             assets = execute_job(claim.process, context, self.services.implementations, job.stream, run_dir,
                                  self.settings.dask_threads_per_worker * self.settings.dask_workers,
                                  lambda level, message: self._log(claim, level, message))

@@ -269,3 +269,13 @@ def test_job_survives_a_dask_worker_killed_mid_job(connection, tmp_path):
     with rasterio.open(next(p for p in paths if p.name == "result.tif")) as result:
         values = result.read(1)
     assert np.isfinite(values).mean() > 0.9 and -1 <= np.nanmin(values) <= np.nanmax(values) <= 1
+
+
+def test_inspect_writes_into_the_job_log(connection):
+    cube = ndvi_composite(connection)
+    inspected = cube.process("inspect", data=cube, message="composite ready", code="Checkpoint", level="warning")
+    job = inspected.execute_batch(out_format="GTiff", max_poll_interval=0.5, print=lambda *_: None)
+    (entry,) = [e for e in job.logs(level="warning") if e.get("code") == "Checkpoint"]
+    assert entry["message"] == "composite ready"
+    assert entry["data"]["type"] == "datacube"
+    assert (entry["data"]["dimensions"]["y"], entry["data"]["dimensions"]["x"]) == (84, 96)

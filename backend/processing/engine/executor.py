@@ -22,6 +22,11 @@ INHERITED_KWARGS = ("axis", "keepdims", "dim_labels", "source_transposed_axis")
 MAX_UDP_DEPTH = 32
 
 
+def _log_message(level: str, message: str, **extra: Any) -> None:
+    """Where process log entries (inspect) go outside batch jobs: the server log."""
+    log.log({"debug": 10, "warning": 30, "error": 40}.get(level, 20), "%s %s", message, extra)
+
+
 @dataclass
 class RunContext:
     """What processes may need beyond their arguments; one per request or job."""
@@ -33,12 +38,13 @@ class RunContext:
     udp_lookup: Callable[[str], dict | None] = lambda process_id: None
     outputs: list[tuple[Any, str, dict]] = field(default_factory=list)  # save_result calls
     udp_stack: list[str] = field(default_factory=list)
+    log: Callable[..., None] = _log_message  # (level, message, code=, data=) of processes such as inspect
 
     def __getstate__(self) -> dict:
         # Callbacks may travel inside Dask graphs to cluster workers: the services (DB engine, caches)
         # and lookups stay behind; a worker never needs them once the graph is built.
         state = dict(self.__dict__)
-        state.update(services=None, udp_lookup=_no_udp, outputs=[])
+        state.update(services=None, udp_lookup=_no_udp, outputs=[], log=_log_message)
         return state
 
 

@@ -16,8 +16,8 @@ from backend.processing.processes.load_url import load_url
 from backend.processing.processes.math_overrides import divide
 from backend.processing.processes.ordering import order, sort
 from backend.processing.processes.save_result import save_result
-from backend.processing.processes import (arithmetic, arrays, climatology, comparison, cubes, dates, logic,
-                                         neighborhood, statistics)
+from backend.processing.processes import (arithmetic, arrays, climatology, comparison, cubes, dates,
+                                         inspect_process, logic, neighborhood, statistics)
 
 # Processes that need the RunContext (catalog, outputs, user).
 CONTEXT_PROCESSES = {"load_collection": load_collection, "save_result": save_result}
@@ -34,6 +34,7 @@ OVERRIDES.update(order=order, sort=sort)  # N-D arrays along the callback's axis
 # Processes openeo-processes-dask lacks (specs in process_specs/); load_url reads through fetching's policy.
 OVERRIDES.update(climatology.PROCESSES, load_geojson=load_geojson)
 CONTEXT_PROCESSES["load_url"] = load_url
+CONTEXT_PROCESSES["inspect"] = inspect_process.inspect  # into the job log (processes-dask only prints)
 
 
 def build_implementations(registry: ProcessRegistry) -> Implementations:
