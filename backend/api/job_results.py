@@ -51,6 +51,32 @@ def download_asset(job_id: str, name: str):
     return response
 
 
+@bp.get("/jobs/<job_id>/results/items/<name>")
+def result_item(job_id: str, name: str):
+    """One STAC Item per result file, signed like the files (clients walk the links without a token)."""
+    svc = services()
+    svc.result_urls.verify(job_id, name, request.args.get("expires"), request.args.get("signature"), kind="items")
+    published = svc.jobs.published(job_id)
+    if published is None or name not in published["assets"]:
+        raise errors.FileNotFound(file=name)
+    root = api_root()
+    asset = {"href": svc.result_urls.url(root, job_id, name), **published["assets"][name]}
+    extent = collection_extent({name: asset})
+    west, south, east, north = extent["spatial"]["bbox"][0]
+    start, end = extent["temporal"]["interval"][0]
+    properties = ({"datetime": None, "start_datetime": start, "end_datetime": end} if start
+                  else {"datetime": published["finished"]})
+    item = {
+        "type": "Feature", "stac_version": "1.0.0", "stac_extensions": EXTENSIONS, "id": name,
+        "bbox": [west, south, east, north],
+        "geometry": {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
+                                                         [west, north], [west, south]]]},
+        "properties": properties, "assets": {name: asset},
+        "links": [{"rel": "collection", "href": f"{root}/jobs/{job_id}/results", "type": "application/json"}],
+    }
+    return jsonify(item), 200, {"Content-Type": "application/geo+json"}
+
+
 def results_document(job: Job, partial: bool) -> dict:
     svc = services()
     root = api_root()
@@ -74,7 +100,8 @@ def results_document(job: Job, partial: bool) -> dict:
         "links": [
             {"rel": "self", "href": f"{root}/jobs/{job.job_id}/results", "type": "application/json"},
             {"rel": "monitor", "href": f"{root}/jobs/{job.job_id}/logs", "type": "application/json"},
-        ],
+        ] + [{"rel": "item", "type": "application/geo+json", "title": name,
+              "href": svc.result_urls.url(root, job.job_id, name, kind="items")} for name in assets],
     }
     if job.usage:
         document["openeo:usage"] = job.usage

@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from apicore import errors
@@ -189,7 +190,9 @@ class JobRunner:
             seconds = time.monotonic() - started
             usage = {"duration": {"value": round(seconds, 3), "unit": "seconds"},
                      "storage": {"value": sum(a.get("file:size", 0) for a in assets.values()), "unit": "bytes"}}
-            if self.store.finish(self.owner, claim.job_id, {"run": run_id, "assets": assets}, usage):
+            finished = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            published = {"run": run_id, "assets": assets, "finished": finished}
+            if self.store.finish(self.owner, claim.job_id, published, usage):
                 remove_runs(results_dir, claim.job_id, keep=run_id)
                 self._log(claim, "info", f"Finished in {seconds:.1f} s: {', '.join(assets)}.")
             else:  # stopped, deleted or re-queued meanwhile: this run's files are not wanted

@@ -96,6 +96,20 @@ def test_signed_asset_urls_work_without_token_and_refuse_tampering(connection):
     assert traversal.status_code in (403, 404)
 
 
+def test_result_items_are_linked_and_signed(connection):
+    job = ndvi_composite(connection).execute_batch(out_format="GTiff", max_poll_interval=0.5, print=lambda *_: None)
+    document = job.get_results().get_metadata()
+    items = {link["title"]: link["href"] for link in document["links"] if link["rel"] == "item"}
+    assert set(items) == set(document["assets"])
+    item = requests.get(items["result.tif"]).json()  # no token
+    assert item["type"] == "Feature" and item["id"] == "result.tif"
+    assert item["bbox"] == document["extent"]["spatial"]["bbox"][0]
+    assert item["properties"]["datetime"].startswith("20")  # a composite has no dates: the run's time
+    assert requests.get(item["assets"]["result.tif"]["href"]).content[:4] in (b"II*\x00", b"II+\x00")
+    tampered = items["result.tif"].replace("result.tif", "quicklook.png")
+    assert requests.get(tampered).status_code == 403
+
+
 def test_expired_signed_url_answers_410(live_server, connection):
     job = ndvi_composite(connection).execute_batch(out_format="GTiff", max_poll_interval=0.5, print=lambda *_: None)
     signer = live_server.services.result_urls
