@@ -219,8 +219,9 @@ class JobRunner:
                 self._active.pop(claim.job_id, None)
 
     def _fail(self, claim: Claim, message: str, code: str) -> None:
-        if self.store.fail(self.owner, claim.job_id):
-            self._log(claim, "error", message, code=code)
+        # The entry first: clients read the logs as soon as they see the status `error`.
+        self._log(claim, "error", message, code=code)
+        self.store.fail(self.owner, claim.job_id)
 
     def _log(self, claim: Claim, level: str, message: str, **extra: Any) -> None:
         self.logs.append(claim.job_id, level, message, min_level=claim.log_level, **extra)
