@@ -50,6 +50,9 @@ class ChildRunner:
         self.settings = settings
         self.check_interval = check_interval
         self._stop = threading.Event()
+        # gunicorn's web workers are forks of this process, and one that exits unwinds serve's stack through
+        # its `finally: runner.stop()`: only this process may stop the runner
+        self._owner_pid = os.getpid()
         self.process = self._spawn()
         self._watch = threading.Thread(target=self._supervise, name="job-runner-supervisor", daemon=True)
         self._watch.start()
@@ -77,6 +80,8 @@ class ChildRunner:
                 self.process = self._spawn()
 
     def stop(self, timeout: float = 30) -> None:
+        if os.getpid() != self._owner_pid:
+            return  # a forked web worker on its way out: the runner is neither its child nor its to stop
         self._stop.set()
         self._watch.join(timeout)
         if self.alive():

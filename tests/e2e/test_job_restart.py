@@ -47,6 +47,11 @@ class Server:
             time.sleep(0.2)
         raise AssertionError("no job runner process")
 
+    def web_worker_pids(self) -> set[int]:
+        """gunicorn's web workers: forks of serve, with its command line."""
+        return {child.pid for child in psutil.Process(self.process.pid).children()
+                if "serve" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE}
+
     def kill_everything(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)  # server, runner and Dask workers: one process group
         self.process.wait(10)
@@ -89,6 +94,17 @@ def test_kill_runner_then_whole_server(tmp_path):
     server = Server(data_dir, port)
     try:
         con = openeo.connect(server.url).authenticate_basic("kim", "pw")
+
+        # 0. a web worker that exits (gunicorn starts another) leaves the job runner alone: workers are forks of
+        # serve and unwind its stack on exit, through the `finally` that stops the runner
+        runner = server.runner_pid()
+        (worker,) = server.web_worker_pids()
+        os.kill(worker, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not server.web_worker_pids() - {worker}:
+            time.sleep(0.2)
+        time.sleep(3)  # longer than ChildRunner's check interval: a stopped runner would have been replaced
+        assert server.runner_pid() == runner and psutil.Process(runner).status() != psutil.STATUS_ZOMBIE
 
         # 1. kill -9 the runner: serve starts a new one, which recovers the job when the lease expires
         job = big_job(con)
