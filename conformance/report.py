@@ -99,8 +99,9 @@ def run_metadata(args, argv: list[str], *, started: datetime.datetime, api_url: 
         "Sentinel-2 collection (WP6)": f"`{args.s2_collection}`" if args.s2_collection else "none (WP6 skipped)",
         "Command": f"`{command}`",
         "Suite workarounds": ("none (suite as installed)" if args.no_suite_workarounds else
-                              "absolute WP4 asset paths; WP5: `$ref` paths, NaN/±Infinity tests skipped (JSON-only "
-                              "runner), callbacks sent (`conformance/suite_workarounds.py`)"
+                              "absolute WP4 asset paths, WP4 job waits end at final job statuses; WP5: `$ref` "
+                              "paths, NaN/±Infinity tests skipped (JSON-only runner), callbacks sent "
+                              "(`conformance/suite_workarounds.py`)"
                               + ("; **corrected OpenAPI validation** (OpenAPI 3.0 validator; oneOf→anyOf in "
                                  "process_json_schema and collection summaries)"
                                  if args.corrected_openapi_validation else "")),

@@ -67,7 +67,9 @@ def local_backend(workdir: Path, oidc: OidcTestServer, extra_env: dict[str, str]
     data_dir = workdir / "data"
     data_dir.mkdir()
     providers = [_oidc_provider(oidc, advertise_client_credentials)]
-    env = {**os.environ, "OPENEO_BACKEND_OIDC_PROVIDERS": json.dumps(providers), **extra_env}
+    # `serve` starts the job runner (WP4's job tests and WP6's batch job need it) unless --backend-env says no
+    env = {**os.environ, "OPENEO_BACKEND_OIDC_PROVIDERS": json.dumps(providers), "OPENEO_BACKEND_JOB_RUNNER": "true",
+           **extra_env}
     cmd = _backend_command() + ["serve", "--host", LOCALHOST, "--port", str(port), "--data-dir", str(data_dir)]
     log_path = workdir / "backend.log"
     print(f"[conformance] starting backend: {shlex.join(cmd)}", file=sys.stderr)
