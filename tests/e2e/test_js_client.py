@@ -1,6 +1,8 @@
 """The real openEO JS client (@openeo/js-client, pinned in tests/js/package.json) under Node against a real HTTP server.
 
 tests/js/client_calls.mjs makes the client calls and prints one JSON report; the tests here assert its values.
+Its batch-job steps run on the session's job runner (a Dask LocalCluster) and store the GeoTIFF they downloaded
+without a token in a temp dir, which the tests open with rasterio.
 Node and npm are required; the pinned client is installed with `npm ci` when tests/js/node_modules is missing.
 """
 
@@ -13,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import rasterio
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 SCRIPT = JS_DIR / "client_calls.mjs"
@@ -59,17 +62,24 @@ def node() -> str:
 
 
 @pytest.fixture(scope="module")
-def js_run(node, live_server):
+def download_dir(tmp_path_factory) -> Path:
+    """Where client_calls.mjs stores the batch-job result it downloaded (OPENEO_JS_DOWNLOAD_DIR)."""
+    return tmp_path_factory.mktemp("js-download")
+
+
+@pytest.fixture(scope="module")
+def js_run(node, live_server, job_runner, download_dir):
     """Runs client_calls.mjs once for the module with a fresh user: (report, user name, completed process)."""
     name, password = live_server.new_user()
     try:
         completed = subprocess.run(
             [node, str(SCRIPT), live_server.url, name, password, live_server.root],
-            cwd=JS_DIR, capture_output=True, text=True, timeout=180,
-            env={**os.environ, "NODE_NO_WARNINGS": "1"},
+            cwd=JS_DIR, capture_output=True, text=True, timeout=240,
+            env={**os.environ, "NODE_NO_WARNINGS": "1", "OPENEO_JS_DOWNLOAD_DIR": str(download_dir),
+                 "OPENEO_JS_JOB_TIMEOUT": "120"},
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"client_calls.mjs timed out after 180 s; stderr:\n{exc.stderr}", pytrace=False)
+        pytest.fail(f"client_calls.mjs timed out after 240 s; stderr:\n{exc.stderr}", pytrace=False)
     try:
         report = json.loads(completed.stdout)
     except json.JSONDecodeError:
@@ -115,7 +125,9 @@ def test_connect_and_capabilities(report, live_server):
     features = result(report, "capabilities")
     required = {"capabilities", "listFileTypes", "listCollections", "describeCollection", "listProcesses",
                 "describeProcess", "authenticateBasic", "describeAccount", "listUserProcesses", "describeUserProcess",
-                "getUserProcess", "setUserProcess", "replaceUserProcess", "deleteUserProcess"}
+                "getUserProcess", "setUserProcess", "replaceUserProcess", "deleteUserProcess",
+                "listJobs", "createJob", "describeJob", "updateJob", "deleteJob", "estimateJob", "debugJob",
+                "startJob", "stopJob", "listResults"}
     assert {name for name in required if not features[name]} == set()
     assert required <= set(connect["features"])
 
@@ -236,7 +248,76 @@ def test_user_defined_process_round_trip(report):
     assert (gone["status"], gone["code"]) == (404, "ProcessGraphNotFound"), gone
 
 
+def test_batch_job_flow(report):
+    """createJob -> listJobs -> updateJob -> startJob -> describeJob polling -> listResults -> debugJob -> deleteJob."""
+    created = result(report, "create_job")
+    assert created["class"] == "Job" and created["id"] and created["status"] == "created"
+    assert created["title"] == "JS NDVI composite"
+    assert created["process_graph_nodes"] == ["load", "ndvi", "mean", "save"]
+    job_id = created["id"]
+
+    listing = result(report, "list_jobs")
+    assert job_id in listing["ids"] and listing["classes"] == ["Job"]
+    updated = result(report, "update_job")
+    assert updated == {"description": "updated by client_calls.mjs", "title": "JS NDVI composite", "status": "created"}
+
+    started = result(report, "start_job")
+    assert started["status"] in ("queued", "running", "finished")
+    polled = result(report, "poll_job")
+    assert polled["status"] == "finished", polled
+    assert polled["statuses"][-1] == "finished" and set(polled["statuses"]) <= {"queued", "running", "finished"}
+    assert polled["progress"] == 100
+    assert polled["created"].endswith("Z") and polled["updated"] >= polled["created"]
+    assert polled["usage_duration"]["unit"] == "seconds" and polled["usage_duration"]["value"] > 0
+
+    results = result(report, "list_results")
+    assert results["type"] == "Collection" and results["id"] == job_id and results["stac_version"].startswith("1.")
+    by_type = {asset["type"]: asset for asset in results["assets"]}
+    assert set(by_type) == {"image/tiff; application=geotiff; profile=cloud-optimized", "image/png"}, by_type
+    tif = by_type["image/tiff; application=geotiff; profile=cloud-optimized"]
+    assert tif["roles"] == ["data"] and tif["epsg"] == 32632 and tif["shape"] == [84, 96]
+    assert by_type["image/png"]["roles"] == ["overview"]
+
+    logs = result(report, "debug_job")
+    assert logs["messages"][0] == "Queued." and logs["messages"][-1].startswith("Finished in"), logs["messages"]
+    assert logs["has_times"] and logs["ids"] == sorted(logs["ids"], key=int)
+    assert logs["again"] == 0 and logs["errors"] == []
+
+    assert result(report, "delete_job") == {"listed": False}
+    gone = result(report, "get_job_after_delete")
+    assert (gone["status"], gone["code"]) == (404, "JobNotFound"), gone
+
+
+def test_batch_job_estimate(report):
+    estimate = result(report, "estimate_job")
+    if "skipped" in estimate:
+        pytest.skip(estimate["skipped"])
+    assert set(estimate) & {"costs", "duration", "size"}, estimate
+
+
+def test_batch_job_result_downloads_without_token(report):
+    """The asset href works without Authorization (signed URL): a GeoTIFF of exactly the advertised size."""
+    download = result(report, "download_result")
+    assert download["status"] == 200 and download["head_status"] == 200, download
+    assert download["content_type"].startswith("image/tiff"), download
+    assert download["cors"] == "*"
+    assert download["bytes"] == download["asset_size"] == int(download["content_length"]) \
+        == int(download["head_content_length"]), download
+    assert download["magic"] in ([0x49, 0x49, 0x2A, 0x00], [0x4D, 0x4D, 0x00, 0x2A]), download  # II*\0 / MM\0*
+    assert download["unsigned_status"] in (401, 403), download  # without the signature: refused
+
+    saved = Path(download["saved"])
+    assert saved.stat().st_size == download["bytes"]
+    with rasterio.open(saved) as tif:
+        assert tif.driver == "GTiff" and tif.crs.to_epsg() == 32632
+        assert (tif.height, tif.width, tif.count) == (84, 96, 1)
+        assert tif.transform.c == 679720 and tif.transform.f == 5151920
+        values = tif.read(1, masked=True)
+    assert -1 <= values.min() < values.max() <= 1  # a mean NDVI
+
+
 def test_timings_reported(report):
     """Each call's duration is in the report; none should take long on a local server."""
-    slow = {step: entry["ms"] for step, entry in report["steps"].items() if entry["ms"] > 10_000}
+    slow = {step: entry["ms"] for step, entry in report["steps"].items()
+            if entry["ms"] > 10_000 and step != "poll_job"}  # the batch job computes while it is polled
     assert slow == {}

@@ -1,11 +1,17 @@
 // Drives the backend with the real @openeo/js-client under Node and prints one JSON report to stdout.
 //
 // Usage: node client_calls.mjs <api-url> <user> <password> [<server-root>]
+// Environment: OPENEO_JS_DOWNLOAD_DIR, a directory where the batch-job step stores the GeoTIFF it downloaded
+// (as job-result.tif), for the Python test to open; OPENEO_JS_JOB_TIMEOUT, seconds the batch job may take
+// (default 120).
 //
 // Every step is recorded in the report (its interesting fields, or {error: {...}} if it threw) with its
-// duration in milliseconds. Errors the steps provoke on purpose (wrong password, reading a deleted process)
-// are part of the report. The exit code is 1 if any step failed unexpectedly (details on stderr), 2 on a
+// duration in milliseconds. Errors the steps provoke on purpose (wrong password, reading a deleted process
+// or job) are part of the report. The exit code is 1 if any step failed unexpectedly (details on stderr), 2 on a
 // usage error, 0 otherwise. Used by tests/e2e/test_js_client.py.
+
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import jsClient from '@openeo/js-client';
 
@@ -18,7 +24,45 @@ const FEATURES = [
   'capabilities', 'listFileTypes', 'listCollections', 'describeCollection', 'listProcesses', 'describeProcess',
   'authenticateBasic', 'describeAccount', 'validateProcess', 'listUserProcesses', 'describeUserProcess',
   'getUserProcess', 'setUserProcess', 'replaceUserProcess', 'deleteUserProcess',
+  'listJobs', 'createJob', 'describeJob', 'updateJob', 'deleteJob', 'estimateJob', 'debugJob', 'startJob',
+  'stopJob', 'listResults',
 ];
+// The batch job: mean NDVI of June 2022 over a 960 m x 840 m box of the demo tile, as a GeoTIFF
+// (what tests/e2e/test_batch_jobs.py computes with the Python client).
+const JOB_TITLE = 'JS NDVI composite';
+const JOB_PROCESS = {
+  process_graph: {
+    load: {
+      process_id: 'load_collection',
+      arguments: {
+        id: S2,
+        spatial_extent: { west: 679720, south: 5151080, east: 680680, north: 5151920, crs: 32632 },
+        temporal_extent: ['2022-06-01', '2022-07-01'],
+        bands: ['B04', 'B08'],
+      },
+    },
+    ndvi: { process_id: 'ndvi', arguments: { data: { from_node: 'load' }, nir: 'B08', red: 'B04' } },
+    mean: {
+      process_id: 'reduce_dimension',
+      arguments: {
+        data: { from_node: 'ndvi' },
+        dimension: 't',
+        reducer: {
+          process_graph: {
+            mean: { process_id: 'mean', arguments: { data: { from_parameter: 'data' } }, result: true },
+          },
+        },
+      },
+    },
+    save: {
+      process_id: 'save_result', arguments: { data: { from_node: 'mean' }, format: 'GTiff' }, result: true,
+    },
+  },
+};
+const JOB_DONE = ['finished', 'error', 'canceled'];
+const downloadDir = process.env.OPENEO_JS_DOWNLOAD_DIR || null;
+const jobTimeoutMs = 1000 * Number(process.env.OPENEO_JS_JOB_TIMEOUT || 120);
+const sleep = ms => new Promise(resolve => { setTimeout(resolve, ms); });
 
 const [url, user, password, root] = process.argv.slice(2);
 if (!url || !user || password === undefined) {
@@ -281,6 +325,134 @@ await step('list_user_processes_after_delete', async () => {
 });
 
 await step('get_user_process_after_delete', () => con.getUserProcess(UDP_ID), { expectError: true });
+
+// --- batch job: create, start, poll, results, download without a token, logs, delete ---------------------
+
+let job = null;
+
+await step('create_job', async () => {
+  job = await con.createJob(JOB_PROCESS, JOB_TITLE, 'created by client_calls.mjs');
+  return {
+    class: job.constructor.name, id: job.id, status: job.status, title: job.title ?? null,
+    process_graph_nodes: Object.keys(job.process?.process_graph ?? {}),
+  };
+});
+
+if (job !== null) {
+  await step('list_jobs', async () => {
+    const jobs = await con.listJobs();
+    return { ids: jobs.map(j => j.id), classes: [...new Set(jobs.map(j => j.constructor.name))] };
+  });
+
+  await step('update_job', async () => {
+    await job.updateJob({ description: 'updated by client_calls.mjs' });
+    return { description: job.description ?? null, title: job.title ?? null, status: job.status };
+  });
+
+  await step('estimate_job', async () => {
+    if (!con.capabilities().hasFeature('estimateJob')) {
+      return { skipped: 'GET /jobs/{id}/estimate is not listed in the capabilities' };
+    }
+    return await job.estimateJob();
+  });
+
+  await step('start_job', async () => {
+    await job.startJob(); // POST /jobs/{id}/results, then describeJob()
+    return { status: job.status };
+  });
+
+  // polling as the Web Editor does, only faster: describeJob() until the job is done
+  await step('poll_job', async () => {
+    const statuses = [];
+    const deadline = performance.now() + jobTimeoutMs;
+    let polls = 0;
+    for (;;) {
+      await job.describeJob();
+      polls += 1;
+      if (statuses[statuses.length - 1] !== job.status) {
+        statuses.push(job.status);
+      }
+      if (JOB_DONE.includes(job.status) || performance.now() > deadline) {
+        break;
+      }
+      await sleep(250);
+    }
+    return {
+      statuses, polls, status: job.status, progress: job.progress ?? null,
+      created: job.created ?? null, updated: job.updated ?? null,
+      usage_duration: (job.usage ?? job.extra?.usage)?.duration ?? null,
+    };
+  });
+
+  let assets = [];
+  await step('list_results', async () => {
+    assets = await job.listResults(); // the assets of GET /jobs/{id}/results, through StacMigrate
+    const stac = await job.getResultsAsStac();
+    return {
+      type: stac.type ?? null,
+      stac_version: stac.stac_version ?? null,
+      id: stac.id ?? null,
+      assets: assets.map(a => ({
+        href: a.href, type: a.type ?? null, roles: a.roles ?? null, size: a['file:size'] ?? null,
+        epsg: a['proj:epsg'] ?? null, shape: a['proj:shape'] ?? null,
+      })),
+    };
+  });
+
+  // the browser, the Web Editor and this client download asset hrefs without an Authorization header:
+  // the signed URL alone must do
+  await step('download_result', async () => {
+    const asset = assets.find(a => (a.roles ?? []).includes('data'));
+    if (!asset) {
+      throw new Error(`no asset with role 'data' among ${JSON.stringify(assets.map(a => a.href))}`);
+    }
+    const head = await fetch(asset.href, { method: 'HEAD' });
+    const response = await fetch(asset.href);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    let saved = null;
+    if (downloadDir && response.ok) {
+      saved = join(downloadDir, 'job-result.tif');
+      await writeFile(saved, bytes);
+    }
+    const unsigned = await fetch(asset.href.split('?')[0]);
+    return {
+      status: response.status,
+      content_type: response.headers.get('content-type'),
+      content_length: response.headers.get('content-length'),
+      cors: response.headers.get('access-control-allow-origin'),
+      head_status: head.status,
+      head_content_length: head.headers.get('content-length'),
+      bytes: bytes.length,
+      magic: Array.from(bytes.slice(0, 4)),
+      asset_size: asset['file:size'] ?? null,
+      saved,
+      unsigned_status: unsigned.status,
+    };
+  });
+
+  await step('debug_job', async () => {
+    const logs = job.debugJob();
+    const first = await logs.nextLogs();
+    const again = await logs.nextLogs(); // offset = the last id seen: nothing new once the job is done
+    const errors = await job.debugJob('error').nextLogs();
+    return {
+      ids: first.map(e => e.id),
+      levels: first.map(e => e.level),
+      messages: first.map(e => e.message),
+      has_times: first.every(e => typeof e.time === 'string'),
+      again: again.length,
+      errors: errors.map(e => e.message),
+    };
+  });
+
+  await step('delete_job', async () => {
+    await job.deleteJob();
+    const jobs = await con.listJobs();
+    return { listed: jobs.some(j => j.id === job.id) };
+  });
+
+  await step('get_job_after_delete', () => con.getJob(job.id), { expectError: true });
+}
 
 report.total_ms = Math.round(performance.now() - totalStarted);
 report.failures = failures;
