@@ -22,6 +22,14 @@ ENV = {"OPENEO_BACKEND_JOB_LEASE_SECONDS": "6", "OPENEO_BACKEND_JOB_MAX_ATTEMPTS
        "OPENEO_BACKEND_WORKERS": "1", "OPENEO_BACKEND_DASK_MEMORY_LIMIT": "1GiB"}
 
 
+def _cmdline(process: psutil.Process) -> list[str]:
+    """The command line of a live process; [] for one that exited meanwhile (a zombie, or gone)."""
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
+
+
 class Server:
     def __init__(self, data_dir: Path, port: int):
         self.port = port
@@ -42,15 +50,14 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             for child in psutil.Process(self.process.pid).children():
-                if "spawn_main" in " ".join(child.cmdline()):
+                if "spawn_main" in " ".join(_cmdline(child)):
                     return child.pid
             time.sleep(0.2)
         raise AssertionError("no job runner process")
 
     def web_worker_pids(self) -> set[int]:
         """gunicorn's web workers: forks of serve, with its command line."""
-        return {child.pid for child in psutil.Process(self.process.pid).children()
-                if "serve" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE}
+        return {child.pid for child in psutil.Process(self.process.pid).children() if "serve" in _cmdline(child)}
 
     def kill_everything(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)  # server, runner and Dask workers: one process group
