@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 
-def describe_failure(exc: BaseException, settings: Any) -> tuple[str, str]:
-    """(message that says what to change, error code) for an unexpected exception in a job."""
+def describe_failure(exc: BaseException, settings: Any,
+                     input_size: Callable[[], int | None] = lambda: None) -> tuple[str, str]:
+    """(message that says what to change, error code) for an unexpected exception in a job.
+    ``input_size()``: the job's input in values (asked only when it helps the message)."""
     name = type(exc).__name__
     if name == "KilledWorker" or isinstance(exc, MemoryError):
+        try:
+            values = input_size()
+        except Exception:  # noqa: BLE001 - the size only decorates the message
+            values = None
+        size = f" The job loads {values:,} values ({values * 4 / 2**30:.1f} GiB as float32)." if values else ""
         return (f"A Dask worker ran out of memory or died while computing this job (worker memory limit "
-                f"{settings.dask_memory_limit}). Reduce the job's size — a smaller extent, fewer dates or "
-                f"bands, a coarser resolution — or ask the operator for more memory per worker.",
+                f"{settings.dask_memory_limit}).{size} Reduce the job's size — a smaller extent, fewer "
+                f"dates or bands, a coarser resolution — or ask the operator for more memory per worker.",
                 "WorkerMemoryExceeded")
     if name in ("CommClosedError", "TimeoutError") and "distributed" in type(exc).__module__:
         return ("The connection to the Dask cluster was lost while computing this job. Start it again; "

@@ -23,6 +23,7 @@ from typing import Any
 from apicore import errors
 from backend.jobs.cluster import Cluster, ClusterStream, JobCanceled
 from backend.jobs.execution import execute_job, new_run_dir, remove_runs
+from backend.jobs.estimate import input_pixels
 from backend.jobs.failures import describe_failure
 from backend.jobs.logs import JobLogs
 from backend.jobs.store import Claim, JobStore
@@ -209,7 +210,8 @@ class JobRunner:
             self._fail(claim, exc.message, exc.code)
         except Exception as exc:  # noqa: BLE001 - every failure ends as a job error with a useful log entry
             self._discard(run_dir)
-            message, code = describe_failure(exc, self.settings)
+            message, code = describe_failure(exc, self.settings, lambda: input_pixels(
+                claim.process, self.services.collections, self._api_root()))
             if code == "Internal":
                 log.exception("job %s failed", claim.job_id)
             self._fail(claim, message, code)
