@@ -293,3 +293,16 @@ def test_inspect_writes_into_the_job_log(connection):
     assert entry["message"] == "composite ready"
     assert entry["data"]["type"] == "datacube"
     assert (entry["data"]["dimensions"]["y"], entry["data"]["dimensions"]["x"]) == (84, 96)
+
+
+def test_starting_a_finished_job_runs_it_again(connection, live_server):
+    job = ndvi_composite(connection).execute_batch(out_format="GTiff", max_poll_interval=0.5, print=lambda *_: None)
+    first_run = live_server.services.jobs.published(job.job_id)["run"]
+    job.start()  # per spec: queued again, previous results discarded
+    assert job.describe()["status"] in ("queued", "running", "finished")
+    wait_for(job, {"finished"})
+    second_run = live_server.services.jobs.published(job.job_id)["run"]
+    assert second_run != first_run
+    runs = [p.name for p in (live_server.services.settings.resolved_results_dir / job.job_id).iterdir()]
+    assert runs == [second_run]
+    assert [e["message"] for e in job.logs()].count("Queued.") == 2
