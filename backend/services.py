@@ -16,6 +16,7 @@ from backend.catalog.registry import CollectionRegistry
 from backend.catalog.sources import StaticCatalogSource, open_source
 from backend.jobs.logs import JobLogs
 from backend.jobs.signing import UrlSigner
+from backend.jobs.storage import ResultStorage, open_result_storage
 from backend.jobs.store import JobStore
 from backend.processing.engine.implementations import Implementations
 from backend.processing.process_registry import ProcessRegistry
@@ -41,6 +42,7 @@ class Services:
     jobs: JobStore
     job_logs: JobLogs
     result_urls: UrlSigner
+    results: ResultStorage
 
 
 def open_database(settings: Settings) -> Database:
@@ -59,6 +61,7 @@ def build_services(settings: Settings) -> Services:
     processes = ProcessRegistry()
     return Services(
         jobs=JobStore(db), job_logs=JobLogs(db), result_urls=UrlSigner(key, settings.result_url_ttl),
+        results=open_result_storage(settings),
         settings=settings, db=db, users=users, udps=UdpStore(db), authenticator=authenticator,
         collections=build_collection_registry(settings), processes=processes,
         implementations=build_implementations(processes))

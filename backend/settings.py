@@ -100,7 +100,13 @@ class Settings(BaseSettings):
     job_poll_interval: float = Field(1.0, gt=0, description="Seconds between a runner's looks at the queue")
     job_seconds_per_megapixel: float = Field(0.02, gt=0, description="Batch throughput used by GET /jobs/{id}/estimate "
                                                                     "(seconds per input megapixel)")
-    results_dir: Path | None = Field(None, description="Where job results are stored; default <data_dir>/jobs")
+    results_dir: Path | None = Field(None, description="Where job results are stored (with results_url: where runs "
+                                                       "are written before upload); default <data_dir>/jobs")
+    results_url: str | None = Field(None, description="Store job results at this fsspec URL instead "
+                                                      "(s3://bucket/prefix; needs the `s3` extra); unset = results_dir")
+    results_storage_options: dict[str, Any] = Field(
+        {}, description="fsspec options for results_url (JSON), e.g. {\"endpoint_url\": \"http://minio:9000\", "
+                        "\"key\": \"...\", \"secret\": \"...\"}; unset = the AWS_* environment")
     result_url_ttl: int = Field(7 * 24 * 3600, gt=0, description="Lifetime of signed result download URLs, seconds")
 
     @field_validator("fetch_allowed_hosts")

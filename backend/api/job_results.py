@@ -3,17 +3,24 @@
 Downloads need no token (browsers, the JS client and the Web Editor send none): the URL's HMAC signature
 and expiry are the authorisation. Files are served only from the run the database published, by asset
 name (never a client-supplied path), with HEAD and ``Range`` (werkzeug's conditional responses).
+
+A remote result store (``results_url``) is streamed through here rather than redirected to a presigned
+store URL: the bucket stays private, links keep our expiry, error codes and CORS headers, and stores
+that clients cannot reach (an internal MinIO endpoint) work the same.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Blueprint, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request, send_file
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from apicore import errors
+from apicore.flask_support import error_response
 from backend.api.context import api_root, require_user, services
 from backend.jobs.assets import EXTENSIONS, collection_extent
+from backend.jobs.storage import ResultStorage
 from backend.storage.models import Job
 
 bp = Blueprint("job_results", __name__)
@@ -42,13 +49,73 @@ def download_asset(job_id: str, name: str):
     published = svc.jobs.published(job_id)
     if published is None or name not in published["assets"]:
         raise errors.FileNotFound(file=name)
-    path = svc.settings.resolved_results_dir / job_id / published["run"] / name
-    if path.parent.parent.parent != svc.settings.resolved_results_dir or not path.is_file():
-        raise errors.FileNotFound(file=name)
-    asset = published["assets"][name]
-    response = send_file(path, mimetype=asset.get("type"), download_name=name, conditional=True, max_age=0)
+    asset, run = published["assets"][name], published["run"]
+    try:
+        path = svc.results.local_path(job_id, run, name)
+        if path is not None:
+            response = send_file(path, mimetype=asset.get("type"), download_name=name, conditional=True, max_age=0)
+        else:
+            response = _stream(svc.results, job_id, run, name, asset)
+    except FileNotFoundError:
+        raise errors.FileNotFound(file=name) from None
+    except RequestedRangeNotSatisfiable as exc:
+        error = errors.BadRequest(reason=f"Range {request.headers.get('Range')!r} cannot be served: ask for one "
+                                         f"byte range within the file ({exc.length} bytes)")
+        error.status = 416
+        response = error_response(error)
+        if exc.length is not None:
+            response.headers["Content-Range"] = f"bytes */{exc.length}"
     response.headers["Accept-Ranges"] = "bytes"
     return response
+
+
+def _stream(storage: ResultStorage, job_id: str, run: str, name: str, asset: dict) -> Response:
+    """A remote file as a streamed response with werkzeug's HEAD, Range (206/416) and ETag handling."""
+    size = storage.size(job_id, run, name)
+    body = _LazyReader(lambda: storage.open(job_id, run, name))
+    response = Response(body, mimetype=asset.get("type") or "application/octet-stream", direct_passthrough=True)
+    response.content_length = size
+    response.headers.set("Content-Disposition", "inline", filename=name)
+    response.cache_control.no_cache = True
+    if asset.get("file:checksum"):
+        response.set_etag(asset["file:checksum"])  # the run is immutable: its checksum is a strong validator
+    return response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
+
+
+class _LazyReader:
+    """A seekable chunk iterator that opens the stored file only when the body is sent (never for HEAD)."""
+
+    CHUNK = 1024 * 1024
+
+    def __init__(self, opener):
+        self._opener, self._file = opener, None
+
+    def _opened(self):
+        if self._file is None:
+            self._file = self._opener()
+        return self._file
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int) -> int:
+        return self._opened().seek(offset)
+
+    def tell(self) -> int:
+        return self._opened().tell()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = self._opened().read(self.CHUNK)
+        if not chunk:
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 @bp.get("/jobs/<job_id>/results/items/<name>")

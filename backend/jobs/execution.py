@@ -1,15 +1,14 @@
 """One batch job run: graph → values on the cluster → files in the run directory → asset metadata.
 
-Files go to ``<results_dir>/<job id>/<run id>/``; nothing there is visible to users until the runner
-publishes the run in the database (``JobStore.finish``), so a crash mid-write never exposes a partial
-result, and a re-run never mixes with the previous one.
+Files go to the local run directory ``<results_dir>/<job id>/<run id>/`` (``ResultStorage.new_run``);
+nothing there is visible to users until the runner publishes the run (``ResultStorage.publish``, then
+``JobStore.finish``), so a crash mid-write never exposes a partial result, and a re-run never mixes with
+the previous one.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -24,13 +23,6 @@ from backend.processing.writers import write_result
 
 log = logging.getLogger(__name__)
 QUICKLOOK = "quicklook.png"
-
-
-def new_run_dir(results_dir: Path, job_id: str) -> tuple[str, Path]:
-    run_id = f"run-{int(time.time())}-{secrets.token_hex(4)}"
-    path = results_dir / job_id / run_id
-    path.mkdir(parents=True)
-    return run_id, path
 
 
 def execute_job(process: dict, context: RunContext, implementations: Any, stream: ClusterStream,
@@ -50,15 +42,3 @@ def execute_job(process: dict, context: RunContext, implementations: Any, stream
             assets[QUICKLOOK] = describe_asset(quicklook, "image/png", ["overview"])
     return assets
 
-
-def remove_runs(results_dir: Path, job_id: str, keep: str | None = None) -> None:
-    """Delete a job's run directories except ``keep`` (all of them, and the job dir, when keep is None)."""
-    job_dir = results_dir / job_id
-    if not job_dir.is_dir():
-        return
-    if keep is None:
-        shutil.rmtree(job_dir, ignore_errors=True)
-        return
-    for run in job_dir.iterdir():
-        if run.name != keep:
-            shutil.rmtree(run, ignore_errors=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import shutil
 import socket
 import threading
 import time
@@ -22,10 +21,11 @@ from typing import Any
 
 from apicore import errors
 from backend.jobs.cluster import Cluster, ClusterStream, JobCanceled
-from backend.jobs.execution import execute_job, new_run_dir, remove_runs
+from backend.jobs.execution import execute_job
 from backend.jobs.estimate import input_pixels
 from backend.jobs.failures import describe_failure
 from backend.jobs.logs import JobLogs
+from backend.jobs.storage import StorageFailure
 from backend.jobs.store import Claim, JobStore
 from backend.processing.engine.executor import RunContext
 from backend.settings import API_PREFIX
@@ -48,6 +48,7 @@ class JobRunner:
         self.settings = services.settings
         self.store = JobStore(services.db)
         self.logs = JobLogs(services.db)
+        self.results = services.results
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._cluster = cluster
         self._own_cluster = cluster is None
@@ -129,14 +130,17 @@ class JobRunner:
                         "re-queued" if requeue else "failed")
 
     def _purge_deleted(self) -> None:
-        results_dir = self.settings.resolved_results_dir
         for job_id in self.store.deleted_jobs():
             with self._lock:
                 active = self._active.get(job_id)
             if active is not None:
                 active.stream.cancel("the job was deleted")
                 continue
-            remove_runs(results_dir, job_id)
+            try:
+                self.results.remove_runs(job_id)
+            except Exception:  # noqa: BLE001 - store unreachable: keep the row (it names the files), retry later
+                log.warning("removing the results of deleted job %s failed; retrying", job_id, exc_info=True)
+                continue
             self.store.purge(job_id)
 
     # --- heartbeat -----------------------------------------------------------------------------------
@@ -177,8 +181,7 @@ class JobRunner:
 
     def _run(self, job: ActiveJob) -> None:
         claim = job.claim
-        results_dir = self.settings.resolved_results_dir
-        run_id, run_dir = new_run_dir(results_dir, claim.job_id)
+        run_id, run_dir = self.results.new_run(claim.job_id)
         self._log(claim, "info", f"Started on runner {self.owner} (attempt {claim.attempt}).")
         started = time.monotonic()
         try:
@@ -193,8 +196,10 @@ class JobRunner:
                      "storage": {"value": sum(a.get("file:size", 0) for a in assets.values()), "unit": "bytes"}}
             finished = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             published = {"run": run_id, "assets": assets, "finished": finished}
+            # a remote store gets the files before the run becomes visible: nothing partial is ever listed
+            self.results.publish(claim.job_id, run_id, run_dir)
             if self.store.finish(self.owner, claim.job_id, published, usage):
-                remove_runs(results_dir, claim.job_id, keep=run_id)
+                self._remove_previous_runs(claim.job_id, run_id)
                 self._log(claim, "info", f"Finished in {seconds:.1f} s: {', '.join(assets)}.")
             else:  # stopped, deleted or re-queued meanwhile: this run's files are not wanted
                 self._discard(run_dir)
@@ -205,6 +210,9 @@ class JobRunner:
                                   "and was stopped. Split it into smaller jobs (extent, dates).", "TimeLimitExceeded")
             elif exc.reason != SHUTDOWN:
                 self._log(claim, "info", f"Stopped: {exc.reason}.")
+        except StorageFailure as exc:
+            self._discard(run_dir)
+            self._fail(claim, str(exc), "StorageFailure")
         except errors.OpenEOError as exc:
             self._discard(run_dir)
             self._fail(claim, exc.message, exc.code)
@@ -228,9 +236,15 @@ class JobRunner:
     def _log(self, claim: Claim, level: str, message: str, **extra: Any) -> None:
         self.logs.append(claim.job_id, level, message, min_level=claim.log_level, **extra)
 
-    @staticmethod
-    def _discard(run_dir) -> None:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    def _discard(self, run_dir) -> None:
+        # run dirs are <local root>/<job id>/<run id>; a remote store also drops what was uploaded
+        self.results.discard(run_dir.parent.name, run_dir.name, run_dir)
+
+    def _remove_previous_runs(self, job_id: str, run_id: str) -> None:
+        try:
+            self.results.remove_runs(job_id, keep=run_id)
+        except Exception:  # noqa: BLE001 - the job is finished; old runs go when it is re-run or deleted
+            log.warning("removing previous runs of job %s failed", job_id, exc_info=True)
 
     def _api_root(self) -> str:
         public = self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"

@@ -84,6 +84,9 @@ def test_signed_asset_urls_work_without_token_and_refuse_tampering(connection):
     assert head.headers["Accept-Ranges"] == "bytes"
     part = requests.get(href, headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == whole.content[100:200]
+    size = len(whole.content)
+    beyond = requests.get(href, headers={"Range": f"bytes={size}-"})
+    assert beyond.status_code == 416 and beyond.headers["Content-Range"] == f"bytes */{size}"
 
     url = urlsplit(href)
     query = parse_qs(url.query)
