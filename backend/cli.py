@@ -1,4 +1,4 @@
-"""The `openeo-backend` command: serve, worker, users."""
+"""The `openeo-backend` command: serve, worker, users, credits."""
 
 from __future__ import annotations
 
@@ -112,6 +112,68 @@ def users_remove(ctx, name: str, data_dir) -> None:
     if not _user_store(ctx, data_dir).remove(name):
         raise click.ClickException(f"no user '{name}'")
     click.echo(f"removed user {name}")
+
+
+@main.group()
+def credits() -> None:
+    """Credit accounts: grants, balances, cost reports."""
+
+
+@credits.command("grant", context_settings={"ignore_unknown_options": True})  # AMOUNT may be negative
+@click.argument("name")
+@click.argument("amount", type=float)
+@click.option("--note", help="Why (kept in the ledger).")
+@data_dir_option
+@click.pass_context
+def credits_grant(ctx, name: str, amount: float, note, data_dir) -> None:
+    """Give user NAME AMOUNT credits (negative: correct the balance, never below zero)."""
+    ledger, user = _ledger_and_user(ctx, data_dir, name)
+    click.echo(f"{name}: {ledger.grant(user.user_id, amount, note=note or 'granted by the operator'):g} credits")
+
+
+@credits.command("balance")
+@click.argument("name")
+@data_dir_option
+@click.pass_context
+def credits_balance(ctx, name: str, data_dir) -> None:
+    """Show the balance of user NAME."""
+    ledger, user = _ledger_and_user(ctx, data_dir, name)
+    click.echo(f"{ledger.balance(user.user_id):g}")
+
+
+@credits.command("report")
+@click.option("--user", "name", help="Only this user.")
+@click.option("--since", type=click.DateTime(), help="Only entries from this date/time (UTC).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@data_dir_option
+@click.pass_context
+def credits_report(ctx, name, since, fmt, data_dir) -> None:
+    """Costs per user and per job (or synchronous request)."""
+    from datetime import timezone
+
+    from backend.accounting.report import cost_report, render
+
+    store = _user_store(ctx, data_dir)
+    ledger, user = _ledger_and_user(ctx, data_dir, name) if name else (_ledger(ctx, data_dir), None)
+    names = {u.user_id: u.name for u in store.list()}
+    rows = cost_report(ledger, names, user.user_id if user else None,
+                       since.replace(tzinfo=timezone.utc) if since else None)
+    click.echo(render(rows, fmt), nl=False)
+
+
+def _ledger(ctx, data_dir):
+    from backend.accounting.ledger import Ledger
+    from backend.services import open_database
+
+    settings = _settings(ctx, data_dir=data_dir)
+    return Ledger(open_database(settings), settings.free_credits, settings.monthly_free_credits)
+
+
+def _ledger_and_user(ctx, data_dir, name: str):
+    user = next((u for u in _user_store(ctx, data_dir).list() if u.name == name), None)
+    if user is None:
+        raise click.ClickException(f"no user '{name}'")
+    return _ledger(ctx, data_dir), user
 
 
 def _user_store(ctx, data_dir):

@@ -14,6 +14,7 @@ from backend.auth.basic_tokens import BasicTokenSigner
 from backend.auth.oidc import OidcValidator
 from backend.catalog.registry import CollectionRegistry
 from backend.catalog.sources import StaticCatalogSource, open_source
+from backend.accounting.ledger import Ledger
 from backend.jobs.logs import JobLogs
 from backend.jobs.signing import UrlSigner
 from backend.jobs.storage import ResultStorage, open_result_storage
@@ -42,6 +43,7 @@ class Services:
     jobs: JobStore
     job_logs: JobLogs
     result_urls: UrlSigner
+    ledger: Ledger
     results: ResultStorage
 
 
@@ -60,6 +62,7 @@ def build_services(settings: Settings) -> Services:
     authenticator = Authenticator(users, signer, OidcValidator(settings.oidc_providers, settings.oidc_jwks_ttl))
     processes = ProcessRegistry()
     return Services(
+        ledger=Ledger(db, settings.free_credits, settings.monthly_free_credits),
         jobs=JobStore(db), job_logs=JobLogs(db), result_urls=UrlSigner(key, settings.result_url_ttl),
         results=open_result_storage(settings),
         settings=settings, db=db, users=users, udps=UdpStore(db), authenticator=authenticator,

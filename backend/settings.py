@@ -10,6 +10,8 @@ import yaml
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from backend.accounting.pricing import DEFAULT_PLANS, Plan
+
 ENV_PREFIX = "OPENEO_BACKEND_"
 API_PREFIX = "/openeo/1.2"  # where the API is mounted
 
@@ -85,6 +87,15 @@ class Settings(BaseSettings):
                         "reach public addresses only; empty = only this backend's own URLs")
     fetch_max_bytes: int = Field(32 * 1024 * 1024, gt=0, description="Largest document a process may fetch by URL")
     fetch_timeout: float = Field(30, gt=0, description="Seconds to connect to, and to read, a fetched URL")
+    plans: list[Plan] = Field(DEFAULT_PLANS, min_length=1, description="Billing plans (JSON list of {name, description, "
+                              "paid, url, fixed_fee, per_cpu_second, per_gb_second, per_megapixel}); the first is the default")
+    free_credits: float = Field(1000, ge=0, description="Credits every new user receives once")
+    monthly_free_credits: float = Field(0, ge=0, description="Credits granted to every user on the first request "
+                                                            "of each month (0 = no monthly top-up)")
+    hold_safety_factor: float = Field(1.5, ge=1, description="A job start holds estimate × this (capped by budget "
+                                                            "and balance)")
+    sync_hold: float = Field(50, gt=0, description="Credits held during a synchronous request (capped by budget "
+                                                   "and balance); its actual costs are charged")
 
     dask_scheduler: str | None = Field(None, description="Address of an existing Dask scheduler for batch jobs "
                                                          "(tcp://host:8786); unset = a LocalCluster per runner")

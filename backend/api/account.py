@@ -35,8 +35,11 @@ def oidc_providers():
 @bp.get("/me")
 def me():
     user = require_user()
+    svc = services()
     return jsonify({
         "user_id": user.user_id,
         "name": user.name,
+        "budget": svc.ledger.balance(user.user_id),
+        "default_plan": svc.settings.plans[0].name,
         "links": [{"rel": "related", "href": f"{api_root()}/process_graphs", "title": "User-defined processes"}],
     })

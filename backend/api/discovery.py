@@ -39,7 +39,8 @@ def _capabilities() -> dict:
         "production": True,
         "conformsTo": CONFORMANCE,
         "endpoints": registered_endpoints(current_app, API_PREFIX),
-        "billing": {"currency": "credits"},
+        "billing": {"currency": "credits", "default_plan": settings.plans[0].name,
+                    "plans": [plan.public() for plan in settings.plans]},
         "links": [
             {"rel": "self", "href": f"{root}/", "type": "application/json"},
             {"rel": "root", "href": f"{root}/", "type": "application/json"},

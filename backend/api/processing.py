@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
 from flask import Blueprint, send_file
 
+from apicore import errors
+from backend.accounting.holds import place_hold
+from backend.accounting.pricing import check_budget, plan_for, usage_document
+from backend.accounting.usage import SyncUsageMeter
 from backend.api.context import api_root, json_body, require_user, services
 from backend.processing.engine.executor import RunContext
 from backend.processing.sync import execute_process
@@ -20,21 +25,43 @@ bp = Blueprint("processing", __name__)
 def compute_result():
     user = require_user()
     body = json_body()
-    process = body.get("process") if isinstance(body, dict) else None
+    body = body if isinstance(body, dict) else {}
     svc = services()
     settings = svc.settings
+    plan = plan_for(settings.plans, body.get("plan"))
+    budget = check_budget(body.get("budget"), plan)
+    request_id = uuid.uuid4().hex
+    ref = f"sync-{request_id}"
     context = RunContext(user_id=user.user_id, services=svc, api_root=api_root(),
                          udp_lookup=lambda process_id: svc.udps.get(user.user_id, process_id),
                          max_pixels=settings.sync_max_pixels)
+    place_hold(svc.ledger, user.user_id, ref, plan, budget, settings.sync_hold)
+    meter = SyncUsageMeter()
     work_dir = Path(tempfile.mkdtemp(prefix="openeo-result-"))
+    started = time.perf_counter()
     try:
-        written = execute_process(process, svc.implementations, context, work_dir, settings.sync_threads,
-                                  settings.sync_timeout)
+        with meter:
+            written = execute_process(body.get("process"), svc.implementations, context, work_dir,
+                                      settings.sync_threads, settings.sync_timeout)
         response = send_file(written.path, mimetype=written.media_type, download_name=written.filename,
                              conditional=False)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(work_dir, ignore_errors=True)
+        _settle_failure(svc.ledger, user.user_id, ref, plan, meter, context, exc)
         raise
+    usage = usage_document(meter.cpu_seconds, meter.memory_gb_seconds, context.input_values,
+                           time.perf_counter() - started, written.path.stat().st_size)
+    costs = svc.ledger.settle(user.user_id, ref, plan.costs(usage), note="POST /result")
     response.call_on_close(lambda: shutil.rmtree(work_dir, ignore_errors=True))
-    response.headers["OpenEO-Identifier"] = uuid.uuid4().hex
+    response.headers["OpenEO-Identifier"] = request_id
+    response.headers["OpenEO-Costs"] = f"{costs:g}"
     return response
+
+
+def _settle_failure(ledger, user_id: str, ref: str, plan, meter, context, exc: BaseException) -> None:
+    """A failed request is charged what it used (no fixed fee) when the user caused the failure (4xx:
+    e.g. the time limit), and nothing when the backend did."""
+    user_error = isinstance(exc, errors.OpenEOError) and exc.status < 500
+    used = usage_document(meter.cpu_seconds, meter.memory_gb_seconds, context.input_values, 0, 0)
+    charge = max(0.0, plan.costs(used) - plan.fixed_fee) if user_error else 0.0
+    ledger.settle(user_id, ref, charge, note=f"POST /result failed: {getattr(exc, 'code', type(exc).__name__)}")

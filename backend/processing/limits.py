@@ -3,6 +3,7 @@ openEO error that says to use a batch job instead."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from dask.callbacks import Callback as DaskCallback
@@ -21,15 +22,18 @@ def check_cube_size(cube, max_pixels: int | None, process_id: str) -> None:
 
 
 class Deadline(DaskCallback):
-    """Stops a Dask computation at the deadline: raised before the next task starts."""
+    """Stops a Dask computation at the deadline: raised before the next task starts. Registered callbacks
+    are global; this one only watches the thread (request) that created it, where Dask's local
+    scheduler calls it."""
 
     def __init__(self, seconds: float):
         super().__init__()
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
+        self.thread = threading.get_ident()
 
     def _pretask(self, key, dsk, state):
-        if time.monotonic() > self.deadline:
+        if threading.get_ident() == self.thread and time.monotonic() > self.deadline:
             raise errors.ProcessGraphComplexity(
                 f"The computation took longer than the {self.seconds:g} s allowed for synchronous "
                 f"processing. {BATCH_HINT}")

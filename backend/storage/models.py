@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -81,3 +81,27 @@ class JobLogEntry(Base):
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict | list | None] = mapped_column(JSON)
     path: Mapped[list | None] = mapped_column(JSON)
+
+
+class Account(Base):
+    """A user's credit balance in milli-credits: the running sum of their ledger entries."""
+
+    __tablename__ = "accounts"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger"
+    __table_args__ = (UniqueConstraint("user_id", "ref", "kind", name="uq_ledger_ref_kind"),
+                      Index("ix_ledger_user", "user_id", "entry_id"))
+
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    amount: Mapped[int] = mapped_column(BigInteger)  # milli-credits, signed
+    ref: Mapped[str | None] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -32,7 +32,7 @@ def test_schema_is_migrated(db):
     inspector = sa.inspect(db.engine)
     assert {"users", "user_defined_processes", "alembic_version"} <= set(inspector.get_table_names())
     with db.engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
 
 
 def test_users_and_udps(db):

@@ -39,6 +39,7 @@ class RunContext:
     outputs: list[tuple[Any, str, dict]] = field(default_factory=list)  # save_result calls
     udp_stack: list[str] = field(default_factory=list)
     log: Callable[..., None] = _log_message  # (level, message, code=, data=) of processes such as inspect
+    input_values: int = 0  # values of the cubes the graph loaded (usage: input megapixels)
 
     def __getstate__(self) -> dict:
         # Callbacks may travel inside Dask graphs to cluster workers: the services (DB engine, caches)

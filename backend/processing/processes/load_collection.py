@@ -17,6 +17,7 @@ def load_collection(id: str, spatial_extent: dict | None, temporal_extent: list 
     filters = {name: _predicate(callback) for name, callback in (properties or {}).items()}
     cube = load_collection_cube(ref, metadata, spatial_extent, temporal_extent, bands, filters or None)
     check_cube_size(cube, run_context.max_pixels, "load_collection")
+    run_context.input_values += int(cube.size)
     return cube
 
 

@@ -53,6 +53,8 @@ def load_stac(url: str, spatial_extent: dict | None = None, temporal_extent: lis
                                                  reason=exc.fields.get("reason")) from None
         raise
     check_cube_size(cube, getattr(run_context, "max_pixels", None), PROCESS)
+    if hasattr(run_context, "input_values"):
+        run_context.input_values += int(cube.size)
     return cube
 
 
