@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from apicore import errors
 from backend.api.context import api_root, json_body, paging_arguments, require_user, services
+from backend.accounting.pricing import check_budget, plan_for
+from backend.jobs.billing import estimated_costs, hold_for_start
 from backend.jobs.estimate import estimate
 from backend.jobs.logs import check_level
 from backend.processing.engine.graph import Graph
@@ -40,6 +43,7 @@ def create_job():
     if "process" not in body:
         raise errors.ProcessGraphMissing("Send the job's process as {\"process\": {\"process_graph\": {...}}}.")
     fields = checked_fields(body)
+    check_budget(fields.get("budget"), plan_for(services().settings.plans, fields.get("plan")))
     job = services().jobs.create(user.user_id, **fields)
     location = f"{api_root()}/jobs/{job.job_id}"
     return Response(status=201, headers={"Location": location, "OpenEO-Identifier": job.job_id})
@@ -55,6 +59,10 @@ def describe_job(job_id: str):
 def update_job(job_id: str):
     user = require_user()
     changes = checked_fields(_object_body())
+    if "plan" in changes or "budget" in changes:
+        job = services().jobs.get(user.user_id, job_id)
+        plan = plan_for(services().settings.plans, changes.get("plan", job.plan))
+        check_budget(changes.get("budget", job.budget), plan)
     services().jobs.update(user.user_id, job_id, changes)
     return Response(status=204)
 
@@ -62,7 +70,10 @@ def update_job(job_id: str):
 @bp.delete("/jobs/<job_id>")
 def delete_job(job_id: str):
     user = require_user()
-    services().jobs.delete(user.user_id, job_id)
+    svc = services()
+    job = svc.jobs.delete(user.user_id, job_id)
+    if job.status == "canceled" and job.lease_owner is None and not job.started_at:
+        _release(svc, user.user_id, job_id, "deleted before it ran")
     return Response(status=204)
 
 
@@ -70,8 +81,15 @@ def delete_job(job_id: str):
 def start_job(job_id: str):
     user = require_user()
     svc = services()
-    if svc.jobs.start(user.user_id, job_id):
-        svc.job_logs.append(job_id, "info", "Queued.", min_level=svc.jobs.get(user.user_id, job_id).log_level)
+    job = svc.jobs.get(user.user_id, job_id)
+    if job.status in ("queued", "running"):
+        return Response(status=202)  # no effect, per spec
+    ref = f"job-{job_id}-{uuid.uuid4().hex[:8]}"
+    held = hold_for_start(svc, job, user.user_id, ref, api_root())
+    if svc.jobs.start(user.user_id, job_id, billing_ref=ref):
+        svc.job_logs.append(job_id, "info", f"Queued; {held:g} credits reserved.", min_level=job.log_level)
+    else:  # started by a concurrent request meanwhile
+        svc.ledger.release(user.user_id, ref, note=f"job {job_id}: started twice")
     return Response(status=202)
 
 
@@ -82,7 +100,15 @@ def stop_job(job_id: str):
     previous = svc.jobs.stop(user.user_id, job_id)
     if previous is not None:
         svc.job_logs.append(job_id, "info", f"Stopped by the user while {previous}; the job is back to 'created'.")
+    if previous == "queued":  # a running job is settled by its runner, with what it used
+        _release(svc, user.user_id, job_id, "stopped before it ran")
     return Response(status=204)
+
+
+def _release(svc, user_id: str, job_id: str, note: str) -> None:
+    billing_of = svc.jobs.billing_of(job_id)
+    if billing_of is not None and billing_of[1]:
+        svc.ledger.release(user_id, billing_of[1], note=f"job {job_id}: {note}")
 
 
 @bp.get("/jobs/<job_id>/logs")
@@ -105,7 +131,9 @@ def estimate_job(job_id: str):
     user = require_user()
     svc = services()
     job = svc.jobs.get(user.user_id, job_id)
-    return jsonify(estimate(job.process, svc.collections, api_root(), svc.settings.job_seconds_per_megapixel))
+    document = estimate(job.process, svc.collections, api_root(), svc.settings.job_seconds_per_megapixel)
+    document["costs"] = estimated_costs(job.process, plan_for(svc.settings.plans, job.plan), svc, api_root())
+    return jsonify(document)
 
 
 # --- documents and checks --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 import dask.array as da
@@ -64,17 +65,42 @@ class Cluster:
             self._local.close()
 
 
+# Chunk size of the cubes a batch job loads, from the memory of one Dask thread (worker memory limit /
+# threads): a 2048² px chunk of float32 costs a thread up to ~230 MiB while a time mean combines it (dask
+# concatenates 4 partial sums and counts), a 1024² chunk ~115 MiB, over a worker's own ~250 MiB
+# (measured: tests/benchmarks/bench_batch_memory.py). One chunk's work may take about a quarter of a
+# thread's memory, so that results waiting for the runner, transfers and the worker itself fit beside it.
+MIN_CHUNK, MAX_CHUNK, CHUNK_STEP = 512, 2048, 512  # px; multiples of the usual 512 px COG tiles
+BYTES_PER_CHUNK_PIXEL = 60  # peak bytes per px of a chunk, see above
+CHUNK_MEMORY_SHARE = 0.25
+
+
+def chunk_size_for(client: Any) -> int:
+    """Load chunk size (px) for a job on this cluster: the smallest memory per thread over its workers."""
+    try:
+        workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
+        per_thread = [w["memory_limit"] / max(1, w.get("nthreads", 1)) for w in workers if w.get("memory_limit")]
+    except Exception:  # noqa: BLE001 - no answer: the default size
+        log.warning("could not read the workers' memory limits; loading with %s px chunks", MAX_CHUNK, exc_info=True)
+        return MAX_CHUNK
+    if not per_thread:  # no workers yet, or no memory limits
+        return MAX_CHUNK
+    side = int((min(per_thread) * CHUNK_MEMORY_SHARE / BYTES_PER_CHUNK_PIXEL) ** 0.5)
+    return max(MIN_CHUNK, min(MAX_CHUNK, side // CHUNK_STEP * CHUNK_STEP))
+
+
 def _count_tasks():
     """A function for ``run_on_scheduler``, made here so that it is pickled by value: the scheduler
     needs distributed only, not this package. Counts the tasks behind everything the job's client
     wants, and those of them still waiting or running. Finished tasks whose results were fetched are
-    forgotten by the scheduler, hence ``ClusterStream`` keeps the largest total it has seen."""
+    forgotten by the scheduler, hence ``ClusterStream`` keeps the largest total it has seen. Also returns
+    the run time of the task groups involved and the bytes of results held in memory (usage)."""
 
     def count(dask_scheduler, client_id):
         state = dask_scheduler.clients.get(client_id)
         if state is None:
-            return 0, 0
-        seen, pending, stack = set(), 0, list(state.wants_what)
+            return 0, 0, {}, 0
+        seen, pending, nbytes, groups, stack = set(), 0, 0, {}, list(state.wants_what)
         while stack:
             task = stack.pop()
             if task.key in seen:
@@ -82,8 +108,12 @@ def _count_tasks():
             seen.add(task.key)
             if task.state in ("waiting", "processing", "queued", "no-worker"):
                 pending += 1
+            elif task.state == "memory":
+                nbytes += max(task.nbytes, 0)
+            if task.group is not None:
+                groups[task.group.name] = task.group.duration
             stack.extend(task.dependencies)
-        return len(seen), pending
+        return len(seen), pending, groups, nbytes
 
     return count
 
@@ -110,6 +140,15 @@ class ClusterStream:
         self.canceled: str | None = None
         self._tasks_seen = 0  # the most tasks the scheduler held for this job at once
         self._tasks_fraction = 0.0
+        self._group_seconds: dict[str, float] = {}  # task group -> seconds its finished tasks ran
+        self.memory_gb_seconds = 0.0
+        self._last_poll: float | None = None
+
+    @property
+    def cpu_seconds(self) -> float:
+        """Thread-seconds of the job's finished tasks on the cluster (task groups' durations)."""
+        with self._lock:
+            return sum(self._group_seconds.values())
 
     @property
     def fraction(self) -> float:
@@ -126,8 +165,14 @@ class ClusterStream:
         client = self._client
         if client is None or self.canceled:
             return
-        total, pending = client.run_on_scheduler(_count_tasks(), client_id=client.id)
+        total, pending, group_seconds, nbytes = client.run_on_scheduler(_count_tasks(), client_id=client.id)
+        now = time.monotonic()
         with self._lock:
+            for name, seconds in group_seconds.items():
+                self._group_seconds[name] = max(self._group_seconds.get(name, 0.0), seconds)
+            if self._last_poll is not None:  # memory held × time since the last look
+                self.memory_gb_seconds += nbytes / 1e9 * (now - self._last_poll)
+            self._last_poll = now
             self._tasks_seen = max(self._tasks_seen, total)
             if self._tasks_seen:
                 done = (self._tasks_seen - pending) / self._tasks_seen
@@ -177,6 +222,13 @@ class ClusterStream:
             if self.canceled:
                 raise JobCanceled(self.canceled) from None
             raise
+        with self._lock:
+            last = self.blocks_done + 1 == self.blocks_total
+        if last:  # every task has run and is still known to the scheduler: read the full usage now
+            try:
+                self.poll_tasks()
+            except Exception:  # noqa: BLE001 - usage then comes from the periodic polls only
+                log.warning("final usage poll failed", exc_info=True)
         holder.future = None  # the cluster may now forget the block
         with self._lock:
             self.blocks_done += 1

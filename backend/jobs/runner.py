@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from apicore import errors
+from backend.jobs import billing
 from backend.jobs.cluster import Cluster, ClusterStream, JobCanceled
 from backend.jobs.execution import execute_job
 from backend.jobs.estimate import input_pixels
@@ -40,6 +41,8 @@ class ActiveJob:
     stream: ClusterStream
     started: float = field(default_factory=time.monotonic)
     time_limited: bool = False
+    over_budget: bool = False
+    context: RunContext | None = None
 
 
 class JobRunner:
@@ -48,6 +51,7 @@ class JobRunner:
         self.settings = services.settings
         self.store = JobStore(services.db)
         self.logs = JobLogs(services.db)
+        self.ledger = services.ledger
         self.results = services.results
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._cluster = cluster
@@ -124,6 +128,7 @@ class JobRunner:
             if requeue:
                 self.logs.append(job_id, "warning", what + " The job was queued again and starts from the beginning.")
             else:
+                self._release_hold(job_id, "runner lost too often (not charged)")
                 self.logs.append(job_id, "error", what + " The job was not retried again. Start it again; if it "
                                  "fails the same way, reduce its size (extent, dates, bands).", code="RunnerLost")
             log.warning("job %s: lease expired after attempt %s (%s)", job_id, attempts,
@@ -141,7 +146,13 @@ class JobRunner:
             except Exception:  # noqa: BLE001 - store unreachable: keep the row (it names the files), retry later
                 log.warning("removing the results of deleted job %s failed; retrying", job_id, exc_info=True)
                 continue
+            self._release_hold(job_id, "job deleted")  # a no-op when its run settled the hold already
             self.store.purge(job_id)
+
+    def _release_hold(self, job_id: str, note: str) -> None:
+        billing_of = self.store.billing_of(job_id)
+        if billing_of is not None and billing_of[1]:
+            self.ledger.release(billing_of[0], billing_of[1], note=f"job {job_id}: {note}")
 
     # --- heartbeat -----------------------------------------------------------------------------------
 
@@ -176,6 +187,10 @@ class JobRunner:
         elif time.monotonic() - job.started > self.settings.job_time_limit:
             job.time_limited = True
             job.stream.cancel("time limit")
+        elif job.claim.budget is not None and job.context is not None and billing.running_costs(
+                self.settings.plans, job.claim, self._usage(job, 0)) >= job.claim.budget:
+            job.over_budget = True
+            job.stream.cancel("budget")
 
     # --- one job -------------------------------------------------------------------------------------
 
@@ -183,55 +198,75 @@ class JobRunner:
         claim = job.claim
         run_id, run_dir = self.results.new_run(claim.job_id)
         self._log(claim, "info", f"Started on runner {self.owner} (attempt {claim.attempt}).")
-        started = time.monotonic()
-        try:
-            context = RunContext(user_id=claim.user_id, services=self.services, api_root=self._api_root(),
+        job.context = RunContext(user_id=claim.user_id, services=self.services, api_root=self._api_root(),
                                  udp_lookup=lambda process_id: self.services.udps.get(claim.user_id, process_id),
                                  log=lambda level, message, **extra: self._log(claim, level, message, **extra))
-            assets = execute_job(claim.process, context, self.services.implementations, job.stream, run_dir,
+        try:
+            assets = execute_job(claim.process, job.context, self.services.implementations, job.stream, run_dir,
                                  self.settings.dask_threads_per_worker * self.settings.dask_workers,
                                  lambda level, message: self._log(claim, level, message))
-            seconds = time.monotonic() - started
-            usage = {"duration": {"value": round(seconds, 3), "unit": "seconds"},
-                     "storage": {"value": sum(a.get("file:size", 0) for a in assets.values()), "unit": "bytes"}}
+            usage = self._usage(job, sum(a.get("file:size", 0) for a in assets.values()))
             finished = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             published = {"run": run_id, "assets": assets, "finished": finished}
             # a remote store gets the files before the run becomes visible: nothing partial is ever listed
             self.results.publish(claim.job_id, run_id, run_dir)
-            if self.store.finish(self.owner, claim.job_id, published, usage):
+            costs = billing.settle(self.ledger, self.settings.plans, claim, usage)
+            if self.store.finish(self.owner, claim.job_id, published, usage, costs):
                 self._remove_previous_runs(claim.job_id, run_id)
-                self._log(claim, "info", f"Finished in {seconds:.1f} s: {', '.join(assets)}.")
+                self._log(claim, "info", f"Finished in {usage['duration']['value']:.1f} s: {', '.join(assets)}; "
+                                         f"costs {costs:g} credits.")
             else:  # stopped, deleted or re-queued meanwhile: this run's files are not wanted
                 self._discard(run_dir)
         except JobCanceled as exc:
             self._discard(run_dir)
+            if exc.reason == SHUTDOWN:
+                return  # queued again: the hold stays for the next attempt
+            usage = self._usage(job, 0)
+            costs = billing.settle(self.ledger, self.settings.plans, claim, usage)
             if job.time_limited:
                 self._fail(claim, f"The job ran longer than the time limit of {self.settings.job_time_limit:g} s "
-                                  "and was stopped. Split it into smaller jobs (extent, dates).", "TimeLimitExceeded")
-            elif exc.reason != SHUTDOWN:
-                self._log(claim, "info", f"Stopped: {exc.reason}.")
+                                  "and was stopped. Split it into smaller jobs (extent, dates).", "TimeLimitExceeded",
+                           usage, costs)
+            elif job.over_budget:
+                self._fail(claim, f"The job's costs reached its budget of {claim.budget:g} credits and it was "
+                                  "stopped. Raise the budget (PATCH /jobs/{id}) or make the job smaller.",
+                           "BudgetExceeded", usage, costs)
+            else:
+                self.store.record_costs(claim.job_id, usage, costs)
+                self._log(claim, "info", f"Stopped: {exc.reason}; costs {costs:g} credits.")
         except StorageFailure as exc:
             self._discard(run_dir)
-            self._fail(claim, str(exc), "StorageFailure")
+            self._fail_settled(job, str(exc), "StorageFailure")
         except errors.OpenEOError as exc:
             self._discard(run_dir)
-            self._fail(claim, exc.message, exc.code)
+            self._fail_settled(job, exc.message, exc.code)
         except Exception as exc:  # noqa: BLE001 - every failure ends as a job error with a useful log entry
             self._discard(run_dir)
             message, code = describe_failure(exc, self.settings, lambda: input_pixels(
                 claim.process, self.services.collections, self._api_root()))
             if code == "Internal":
                 log.exception("job %s failed", claim.job_id)
-            self._fail(claim, message, code)
+            self._fail_settled(job, message, code)
         finally:
             job.stream.close()
             with self._lock:
                 self._active.pop(claim.job_id, None)
 
-    def _fail(self, claim: Claim, message: str, code: str) -> None:
+    def _usage(self, job: ActiveJob, output_bytes: int) -> dict:
+        values = job.context.input_values if job.context is not None else 0
+        return billing.measured_usage(job.stream, values, time.monotonic() - job.started, output_bytes)
+
+    def _fail_settled(self, job: ActiveJob, message: str, code: str) -> None:
+        """Fail the job and settle its hold: charged unless the backend caused the failure."""
+        usage = self._usage(job, 0)
+        costs = billing.settle(self.ledger, self.settings.plans, job.claim, usage, code)
+        self._fail(job.claim, message, code, usage, costs)
+
+    def _fail(self, claim: Claim, message: str, code: str, usage: dict | None = None,
+              costs: float | None = None) -> None:
         # The entry first: clients read the logs as soon as they see the status `error`.
         self._log(claim, "error", message, code=code)
-        self.store.fail(self.owner, claim.job_id)
+        self.store.fail(self.owner, claim.job_id, usage, costs)
 
     def _log(self, claim: Claim, level: str, message: str, **extra: Any) -> None:
         self.logs.append(claim.job_id, level, message, min_level=claim.log_level, **extra)

@@ -49,6 +49,9 @@ class Claim:
     process: dict
     attempt: int
     log_level: str
+    billing_ref: str | None = None  # the ledger ref of this start's hold
+    plan: str | None = None
+    budget: float | None = None
 
 
 class JobStore:
@@ -93,12 +96,13 @@ class JobStore:
                 setattr(job, name, value)
             job.updated = utcnow()
 
-    def start(self, user_id: str, job_id: str) -> bool:
+    def start(self, user_id: str, job_id: str, billing_ref: str | None = None) -> bool:
         """Queue the job; False when it is queued or running already (then nothing changes, per spec)."""
         with self.db.session() as session:
             job = self._owned(session, user_id, job_id)
             if job.status in ACTIVE:
                 return False
+            job.billing_ref = billing_ref
             now = utcnow()
             job.status, job.queued_at, job.updated = "queued", now, now
             job.progress = 0
@@ -173,7 +177,8 @@ class JobStore:
                 if done.rowcount != 1:
                     continue  # another runner was faster
                 job = session.get(Job, job_id)
-                return Claim(job.job_id, job.user_id, dict(job.process), job.attempts, job.log_level)
+                return Claim(job.job_id, job.user_id, dict(job.process), job.attempts, job.log_level,
+                             job.billing_ref, job.plan, job.budget)
         return None
 
     def heartbeat(self, owner: str, job_id: str, lease: float, progress: float | None) -> bool:
@@ -187,12 +192,23 @@ class JobStore:
                                 .values(progress=progress))
             return session.execute(update(Job).where(*owned).values(**values)).rowcount == 1
 
-    def finish(self, owner: str, job_id: str, results: dict, usage: dict) -> bool:
+    def finish(self, owner: str, job_id: str, results: dict, usage: dict, costs: float | None = None) -> bool:
         """Publish the results (one conditional update: all or nothing); False if the job was lost."""
-        return self._end(owner, job_id, status="finished", progress=100, results=results, usage=usage)
+        return self._end(owner, job_id, status="finished", progress=100, results=results, usage=usage, costs=costs)
 
-    def fail(self, owner: str, job_id: str, usage: dict | None = None) -> bool:
-        return self._end(owner, job_id, status="error", usage=usage)
+    def fail(self, owner: str, job_id: str, usage: dict | None = None, costs: float | None = None) -> bool:
+        return self._end(owner, job_id, status="error", usage=usage, costs=costs)
+
+    def record_costs(self, job_id: str, usage: dict, costs: float) -> None:
+        """Usage and costs of a run that ended without the runner (stopped, deleted)."""
+        with self.db.session() as session:
+            session.execute(update(Job).where(Job.job_id == job_id).values(usage=usage, costs=costs))
+
+    def billing_of(self, job_id: str) -> tuple[str, str | None] | None:
+        """(user id, billing ref) of a job, also a deleted one."""
+        with self.db.session() as session:
+            row = session.execute(select(Job.user_id, Job.billing_ref).where(Job.job_id == job_id)).first()
+        return (row[0], row[1]) if row else None
 
     def release(self, owner: str, job_id: str) -> bool:
         """Give a claimed job back to the queue (e.g. the runner shuts down)."""

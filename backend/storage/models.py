@@ -64,6 +64,7 @@ class Job(Base):
     costs: Mapped[float | None] = mapped_column(Float)
     results: Mapped[dict | None] = mapped_column(JSON)  # published assets: name -> STAC asset (no href)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    billing_ref: Mapped[str | None] = mapped_column(String(128))  # ledger ref of the current start's hold
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     lease_owner: Mapped[str | None] = mapped_column(String(128))

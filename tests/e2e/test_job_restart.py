@@ -126,6 +126,7 @@ def test_kill_runner_then_whole_server(tmp_path):
         check_published_result(job, data_dir, tmp_path)
 
         # 2. kill -9 everything, then start the server again
+        costs = [job.describe()["costs"]]
         job = big_job(con)
         job.start()
         wait_status(job, {"running"})
@@ -137,5 +138,12 @@ def test_kill_runner_then_whole_server(tmp_path):
         assert metadata["status"] == "finished", job.logs()
         assert any("stopped responding" in e["message"] for e in job.logs(level="warning"))
         check_published_result(job, data_dir, tmp_path)
+        costs.append(job.describe()["costs"])
+        # the holds of the killed attempts were neither lost nor charged twice: one charge per job
+        balance = float(run_cli("credits", "balance", "kim", "--data-dir", str(data_dir)).stdout)
+        assert balance == pytest.approx(1000 - sum(costs), abs=1e-3)
+        report = run_cli("credits", "report", "--user", "kim", "--format", "csv", "--data-dir", str(data_dir)).stdout
+        charged = {line.split(",")[1]: float(line.split(",")[3]) for line in report.splitlines()[1:]}
+        assert sum(charged.values()) == pytest.approx(sum(costs), abs=1e-3)
     finally:
         server.kill_everything()

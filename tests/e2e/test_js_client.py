@@ -279,7 +279,7 @@ def test_batch_job_flow(report):
     assert by_type["image/png"]["roles"] == ["overview"]
 
     logs = result(report, "debug_job")
-    assert logs["messages"][0] == "Queued." and logs["messages"][-1].startswith("Finished in"), logs["messages"]
+    assert logs["messages"][0].startswith("Queued; ") and logs["messages"][-1].startswith("Finished in"), logs["messages"]
     assert logs["has_times"] and logs["ids"] == sorted(logs["ids"], key=int)
     assert logs["again"] == 0 and logs["errors"] == []
 

@@ -1,4 +1,4 @@
-"""credit accounts and the ledger
+"""credit accounts, the ledger, and the ledger ref of a job's hold
 
 Revision ID: 0003
 Revises: 0002
@@ -33,8 +33,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("user_id", "ref", "kind", name="uq_ledger_ref_kind"),
     )
     op.create_index("ix_ledger_user", "ledger", ["user_id", "entry_id"])
+    op.add_column("jobs", sa.Column("billing_ref", sa.String(128)))
 
 
 def downgrade() -> None:
+    op.drop_column("jobs", "billing_ref")
     op.drop_table("ledger")
     op.drop_table("accounts")

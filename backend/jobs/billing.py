@@ -1,0 +1,61 @@
+"""Credits of batch jobs: the hold placed at start, and what the runner charges when the job ends.
+
+Starting a job holds min(estimated costs × ``hold_safety_factor``, budget, balance) — at least the
+plan's fixed fee, else 402. The hold's ledger ``ref`` is new for every start (``Job.billing_ref``), so a
+re-run is billed on its own. When the job ends:
+- finished, stopped by its user, failed for a reason the user can change (an openEO error of a process,
+  the time limit, the budget, out of memory): the measured costs are charged, capped by the hold;
+- failed because of the backend (internal error, storage, cluster, runner lost too often): released.
+A runner that dies keeps the hold in place; the next attempt settles it once (settlements are
+idempotent), and a job failed after too many lost runners is released.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apicore import errors
+from backend.accounting.holds import place_hold
+from backend.accounting.ledger import Ledger
+from backend.accounting.pricing import Plan, plan_for, usage_document
+from backend.jobs.estimate import input_pixels
+
+BACKEND_FAULTS = {"Internal", "StorageFailure", "ClusterUnavailable", "RunnerLost"}
+
+
+def estimated_costs(process: dict, plan: Plan, services: Any, api_root: str) -> float:
+    """Costs of the job's dry run: input pixels → CPU seconds at the measured batch throughput."""
+    settings = services.settings
+    try:
+        values = input_pixels(process, services.collections, api_root)
+    except errors.OpenEOError:
+        return plan.fixed_fee  # the job will fail when it runs, and say why in its log
+
+    cpu = values / 1e6 * settings.job_seconds_per_megapixel * settings.dask_workers * settings.dask_threads_per_worker
+    return plan.costs(usage_document(cpu, 0.0, values, 0.0, 0))
+
+
+def hold_for_start(services: Any, job: Any, user_id: str, ref: str, api_root: str) -> float:
+    settings = services.settings
+    plan = plan_for(settings.plans, job.plan)
+    wanted = estimated_costs(job.process, plan, services, api_root) * settings.hold_safety_factor
+    return place_hold(services.ledger, user_id, ref, plan, job.budget, wanted)
+
+
+def measured_usage(stream: Any, input_values: int, seconds: float, output_bytes: int) -> dict:
+    return usage_document(stream.cpu_seconds, stream.memory_gb_seconds, input_values, seconds, output_bytes)
+
+
+def settle(ledger: Ledger, plans: list[Plan], claim: Any, usage: dict, code: str | None = None) -> float:
+    """Charge (or release, for backend faults) the claim's hold; returns the credits charged."""
+    if not claim.billing_ref:
+        return 0.0
+    if code in BACKEND_FAULTS:
+        ledger.release(claim.user_id, claim.billing_ref, note=f"job {claim.job_id} failed: {code} (not charged)")
+        return 0.0
+    costs = plan_for(plans, claim.plan).costs(usage)
+    return ledger.settle(claim.user_id, claim.billing_ref, costs, note=f"job {claim.job_id}")
+
+
+def running_costs(plans: list[Plan], claim: Any, usage: dict) -> float:
+    return plan_for(plans, claim.plan).costs(usage)

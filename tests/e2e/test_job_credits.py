@@ -1,0 +1,107 @@
+"""Credits of batch jobs: holds at start, charges from measured usage, budgets, releases."""
+
+from __future__ import annotations
+
+import time
+
+import openeo
+import pytest
+import requests
+from openeo.rest import OpenEoApiError
+
+from backend.demo import DEMO_S2_COLLECTION
+from tests.e2e.test_batch_jobs import big_cube, ndvi_composite, wait_for
+
+pytestmark = pytest.mark.usefixtures("job_runner")
+
+
+@pytest.fixture
+def user(live_server):
+    name, password = live_server.new_user()
+    connection = openeo.connect(live_server.url).authenticate_basic(name, password)
+    return connection, connection.describe_account()["user_id"]
+
+
+def balance(connection) -> float:
+    return connection.describe_account()["budget"]
+
+
+def test_finished_job_is_charged_its_measured_costs(user, live_server):
+    connection, user_id = user
+    job = ndvi_composite(connection).create_job(out_format="GTiff")
+    estimate = connection.get(f"/jobs/{job.job_id}/estimate").json()
+    assert estimate["costs"] >= 1.0
+    job.start_and_wait(max_poll_interval=0.5, print=lambda *_: None)
+    metadata = job.describe()
+    usage = metadata["usage"]
+    assert usage["input"] == {"value": 0.081, "unit": "megapixel"}  # 5 dates × 2 bands × 84 × 96
+    assert usage["cpu"]["value"] > 0 and usage["duration"]["value"] > 0
+    plan = live_server.services.settings.plans[0]
+    assert metadata["costs"] == pytest.approx(plan.costs(usage), abs=1e-3)
+    assert balance(connection) == pytest.approx(1000 - metadata["costs"], abs=1e-3)
+    ledger = live_server.services.ledger
+    assert ledger.balance(user_id) == pytest.approx(ledger.sum_of_entries(user_id))
+
+
+def test_budget_stops_the_job(user, live_server):
+    connection, user_id = user
+    job = big_cube(connection).create_job(out_format="GTiff", budget=1.2)
+    job.start()
+    metadata = wait_for(job, {"error", "finished"}, timeout=90)
+    assert metadata["status"] == "error"
+    (entry,) = job.logs(level="error")
+    assert entry["code"] == "BudgetExceeded" and "budget of 1.2 credits" in entry["message"]
+    assert metadata["costs"] <= 1.2
+    assert balance(connection) == pytest.approx(1000 - metadata["costs"], abs=1e-3)
+
+
+def test_deleting_a_queued_job_releases_its_hold(user, live_server, job_runner):
+    connection, user_id = user
+    original = job_runner.settings
+    job_runner.settings = original.model_copy(update={"job_max_running_per_user": 1})
+    try:
+        first, second = big_cube(connection).create_job(), big_cube(connection).create_job()
+        first.start()
+        wait_for(first, {"running"})
+        second.start()
+        assert second.describe()["status"] == "queued"
+        assert balance(connection) < 1000 - 2  # both hold at least the fixed fee
+        second.delete()
+        first.stop()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and first.describe().get("costs") is None:
+            time.sleep(0.2)
+    finally:
+        job_runner.settings = original
+    costs_of_first = first.describe()["costs"]
+    assert balance(connection) == pytest.approx(1000 - costs_of_first, abs=1e-3)  # nothing else kept
+
+
+def test_job_failing_on_user_input_is_charged_what_it_used(user):
+    connection, _ = user
+    cube = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent={"west": 0, "south": 0, "east": 1, "north": 1},
+                                      temporal_extent=["2022-06-01", "2022-07-01"], bands=["B04"])
+    job = cube.create_job(out_format="GTiff")
+    job.start()
+    metadata = wait_for(job, {"error"})
+    assert 1.0 <= metadata["costs"] < 1.1  # the fixed fee, nothing was loaded
+    assert balance(connection) == pytest.approx(1000 - metadata["costs"], abs=1e-3)
+
+
+def test_start_without_credits_is_402_and_bad_budgets_are_refused(user, live_server):
+    connection, user_id = user
+    with pytest.raises(OpenEoApiError) as failure:
+        ndvi_composite(connection).create_job(budget=0.5)
+    assert failure.value.code == "BudgetInvalid"
+    with pytest.raises(OpenEoApiError) as failure:
+        ndvi_composite(connection).create_job(plan="gold")
+    assert failure.value.code == "BillingPlanInvalid"
+    job = ndvi_composite(connection).create_job()
+    live_server.services.ledger.grant(user_id, -1000)
+    with pytest.raises(OpenEoApiError) as failure:
+        job.start()
+    assert failure.value.http_status_code == 402 and failure.value.code == "PaymentRequired"
+    assert job.describe()["status"] == "created"
+    response = requests.patch(f"{live_server.url}/jobs/{job.job_id}", json={"budget": -3},
+                              headers={"Authorization": f"Bearer {connection.auth.bearer}"})
+    assert response.status_code == 400 and response.json()["code"] == "BudgetInvalid"
