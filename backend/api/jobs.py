@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from apicore import errors
 from backend.api.context import api_root, json_body, paging_arguments, require_user, services
 from backend.accounting.pricing import check_budget, plan_for
-from backend.jobs.billing import estimated_costs, hold_for_start
+from backend.jobs.billing import estimated_costs, hold_for_start, release_hold
 from backend.jobs.estimate import estimate
 from backend.jobs.logs import check_level
 from backend.processing.engine.graph import Graph
@@ -71,9 +71,8 @@ def update_job(job_id: str):
 def delete_job(job_id: str):
     user = require_user()
     svc = services()
-    job = svc.jobs.delete(user.user_id, job_id)
-    if job.status == "canceled" and job.lease_owner is None and not job.started_at:
-        _release(svc, user.user_id, job_id, "deleted before it ran")
+    if svc.jobs.delete(user.user_id, job_id) == "queued":  # a running job is settled by its runner
+        release_hold(svc.jobs, svc.ledger, job_id, "deleted before it ran")
     return Response(status=204)
 
 
@@ -101,14 +100,9 @@ def stop_job(job_id: str):
     if previous is not None:
         svc.job_logs.append(job_id, "info", f"Stopped by the user while {previous}; the job is back to 'created'.")
     if previous == "queued":  # a running job is settled by its runner, with what it used
-        _release(svc, user.user_id, job_id, "stopped before it ran")
+        release_hold(svc.jobs, svc.ledger, job_id, "stopped before it ran")
     return Response(status=204)
 
-
-def _release(svc, user_id: str, job_id: str, note: str) -> None:
-    billing_of = svc.jobs.billing_of(job_id)
-    if billing_of is not None and billing_of[1]:
-        svc.ledger.release(user_id, billing_of[1], note=f"job {job_id}: {note}")
 
 
 @bp.get("/jobs/<job_id>/logs")

@@ -59,3 +59,10 @@ def settle(ledger: Ledger, plans: list[Plan], claim: Any, usage: dict, code: str
 
 def running_costs(plans: list[Plan], claim: Any, usage: dict) -> float:
     return plan_for(plans, claim.plan).costs(usage)
+
+
+def release_hold(store: Any, ledger: Ledger, job_id: str, note: str) -> None:
+    """Give back what the job's current hold still reserves (a no-op once its run settled it)."""
+    billing_of = store.billing_of(job_id)
+    if billing_of is not None and billing_of[1]:
+        ledger.release(billing_of[0], billing_of[1], note=f"job {job_id}: {note}")

@@ -128,7 +128,7 @@ class JobRunner:
             if requeue:
                 self.logs.append(job_id, "warning", what + " The job was queued again and starts from the beginning.")
             else:
-                self._release_hold(job_id, "runner lost too often (not charged)")
+                billing.release_hold(self.store, self.ledger, job_id, "runner lost too often (not charged)")
                 self.logs.append(job_id, "error", what + " The job was not retried again. Start it again; if it "
                                  "fails the same way, reduce its size (extent, dates, bands).", code="RunnerLost")
             log.warning("job %s: lease expired after attempt %s (%s)", job_id, attempts,
@@ -146,13 +146,8 @@ class JobRunner:
             except Exception:  # noqa: BLE001 - store unreachable: keep the row (it names the files), retry later
                 log.warning("removing the results of deleted job %s failed; retrying", job_id, exc_info=True)
                 continue
-            self._release_hold(job_id, "job deleted")  # a no-op when its run settled the hold already
+            billing.release_hold(self.store, self.ledger, job_id, "job deleted")  # a no-op when its run settled the hold already
             self.store.purge(job_id)
-
-    def _release_hold(self, job_id: str, note: str) -> None:
-        billing_of = self.store.billing_of(job_id)
-        if billing_of is not None and billing_of[1]:
-            self.ledger.release(billing_of[0], billing_of[1], note=f"job {job_id}: {note}")
 
     # --- heartbeat -----------------------------------------------------------------------------------
 

@@ -125,14 +125,16 @@ class JobStore:
             job.lease_owner = job.lease_expires = None
             return previous
 
-    def delete(self, user_id: str, job_id: str) -> Job:
-        """Hide the job at once; its rows and files are purged by ``purge`` (the runner stops it first)."""
+    def delete(self, user_id: str, job_id: str) -> str:
+        """Hide the job at once; its rows and files are purged by ``purge`` (the runner stops it first).
+        Returns the status it had."""
         with self.db.session() as session:
             job = self._owned(session, user_id, job_id)
+            previous = job.status
             job.deleted, job.updated = True, utcnow()
             if job.status in ACTIVE:
                 job.status, job.lease_owner, job.lease_expires = "canceled", None, None
-            return job
+            return previous
 
     def deleted_jobs(self) -> list[str]:
         with self.db.session() as session:

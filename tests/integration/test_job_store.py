@@ -12,24 +12,10 @@ from sqlalchemy import update
 from apicore import errors
 from backend.jobs.logs import JobLogs
 from backend.jobs.store import JobStore, utcnow
-from backend.storage.db import Database
 from backend.storage.models import Job
 from backend.storage.users import UserStore
-from tests.support.postgres import postgres_module_url, postgres_url  # noqa: F401  (fixtures)
 
 PROCESS = {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request, tmp_path):
-    url = (f"sqlite:///{tmp_path / 'jobs.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_module_url"))
-    database = Database(url)
-    database.upgrade()
-    yield database
-    with database.session() as session:  # the PostgreSQL database is shared by the module's tests
-        session.execute(Job.__table__.delete())
-    database.dispose()
 
 
 @pytest.fixture

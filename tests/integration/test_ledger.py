@@ -13,25 +13,9 @@ from apicore import errors
 from backend.accounting.holds import place_hold
 from backend.accounting.ledger import Ledger
 from backend.accounting.pricing import Plan
-from backend.storage.db import Database
-from backend.storage.models import Account, LedgerEntry
 from backend.storage.users import UserStore
-from tests.support.postgres import postgres_module_url, postgres_url  # noqa: F401  (fixtures)
 
 PLAN = Plan(name="free", description="test", fixed_fee=1.0)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request, tmp_path):
-    url = (f"sqlite:///{tmp_path / 'ledger.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_module_url"))
-    database = Database(url)
-    database.upgrade()
-    yield database
-    with database.session() as session:
-        session.execute(LedgerEntry.__table__.delete())
-        session.execute(Account.__table__.delete())
-    database.dispose()
 
 
 def new_user(db) -> str:
