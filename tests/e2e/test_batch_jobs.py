@@ -216,8 +216,10 @@ def test_estimate_from_the_dry_run(connection):
 
 def test_progress_grows_and_is_100_only_when_finished(connection):
     tile = {"west": 675000, "south": 5145000, "east": 687800, "north": 5157800, "crs": 32632}
-    cube = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent=tile, bands=["B04", "B08"])
-    job = cube.ndvi(nir="B08", red="B04").reduce_dimension("t", "median").create_job(out_format="GTiff")
+    # several seconds of cluster work: the runner records progress once a second
+    cube = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent=tile,
+                                      bands=["B02", "B03", "B04", "B08", "B11"])
+    job = cube.apply(lambda x: x * 2 + 1).reduce_dimension("t", "median").create_job(out_format="GTiff")
     job.start()
     seen = []
     deadline = time.monotonic() + 120
