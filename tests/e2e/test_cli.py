@@ -95,3 +95,21 @@ def test_serve_under_gunicorn(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_credits_commands(tmp_path):
+    import json
+
+    data = str(tmp_path)
+    assert run_cli("users", "add", "fay", "--password", "pw", "--data-dir", data).returncode == 0
+    assert run_cli("credits", "balance", "fay", "--data-dir", data).stdout.strip() == "1000"  # free credits
+    granted = run_cli("credits", "grant", "fay", "250.5", "--note", "prize", "--data-dir", data)
+    assert granted.returncode == 0 and granted.stdout.strip() == "fay: 1250.5 credits"
+    corrected = run_cli("credits", "grant", "fay", "-5000", "--data-dir", data)
+    assert corrected.stdout.strip() == "fay: 0 credits"  # never below zero
+    report = json.loads(run_cli("credits", "report", "--user", "fay", "--format", "json", "--data-dir", data).stdout)
+    assert sum(row["granted"] for row in report) == 0 and {row["kind"] for row in report} == {"grant"}
+    csv_report = run_cli("credits", "report", "--since", "2000-01-01", "--data-dir", data).stdout.splitlines()
+    assert csv_report[0] == "user,ref,kind,charged,refunded,granted,first,last" and len(csv_report) == 3
+    missing = run_cli("credits", "balance", "nobody", "--data-dir", data)
+    assert missing.returncode != 0 and "no user 'nobody'" in missing.stderr
