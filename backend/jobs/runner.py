@@ -146,7 +146,8 @@ class JobRunner:
             except Exception:  # noqa: BLE001 - store unreachable: keep the row (it names the files), retry later
                 log.warning("removing the results of deleted job %s failed; retrying", job_id, exc_info=True)
                 continue
-            billing.release_hold(self.store, self.ledger, job_id, "job deleted")  # a no-op when its run settled the hold already
+            # a no-op when the job's run settled its hold already
+            billing.release_hold(self.store, self.ledger, job_id, "job deleted")
             self.store.purge(job_id)
 
     # --- heartbeat -----------------------------------------------------------------------------------
