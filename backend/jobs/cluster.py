@@ -66,17 +66,20 @@ class Cluster:
 
 
 # Chunk size of the cubes a batch job loads, from the memory of one Dask thread (worker memory limit /
-# threads): a 2048² px chunk of float32 costs a thread up to ~230 MiB while a time mean combines it (dask
-# concatenates 4 partial sums and counts), a 1024² chunk ~115 MiB, over a worker's own ~250 MiB
-# (measured: tests/benchmarks/bench_batch_memory.py). One chunk's work may take about a quarter of a
-# thread's memory, so that results waiting for the runner, transfers and the worker itself fit beside it.
-MIN_CHUNK, MAX_CHUNK, CHUNK_STEP = 512, 2048, 512  # px; multiples of the usual 512 px COG tiles
-BYTES_PER_CHUNK_PIXEL = 60  # peak bytes per px of a chunk, see above
+# threads). Measured with 500 MB workers of 1 thread (tests/benchmarks/bench_batch_memory.py): a worker
+# holds ~230 MiB of its own; computing a time mean of NDVI over chunks of 1024² px raised its peak by ~125
+# MiB, 1280² ~170 MiB, 1536² ~190 MiB, 2048² ~230 MiB (dask's mean concatenates 4 partial sums and counts).
+# The largest chunk (loads balance their chunks up to 1.25 x the target, odc_load.balanced_chunk) may
+# take a quarter of a thread's memory at ~90 bytes per pixel, so that the worker itself, results waiting
+# for the runner and transfers fit beside it: 500 MB → 896 px (chunks ≤ 1120), 1 GiB → 1280,
+# 2 GiB → 1920, ≥ 2.2 GiB → 2048.
+MIN_CHUNK, MAX_CHUNK, CHUNK_STEP = 256, 2048, 128  # px
+BYTES_PER_CHUNK_PIXEL = 90
 CHUNK_MEMORY_SHARE = 0.25
 
 
 def chunk_size_for(client: Any) -> int:
-    """Load chunk size (px) for a job on this cluster: the smallest memory per thread over its workers."""
+    """Load chunk target (px) for a job on this cluster: from the smallest memory per thread of its workers."""
     try:
         workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
         per_thread = [w["memory_limit"] / max(1, w.get("nthreads", 1)) for w in workers if w.get("memory_limit")]
@@ -85,8 +88,8 @@ def chunk_size_for(client: Any) -> int:
         return MAX_CHUNK
     if not per_thread:  # no workers yet, or no memory limits
         return MAX_CHUNK
-    side = int((min(per_thread) * CHUNK_MEMORY_SHARE / BYTES_PER_CHUNK_PIXEL) ** 0.5)
-    return max(MIN_CHUNK, min(MAX_CHUNK, side // CHUNK_STEP * CHUNK_STEP))
+    largest = (min(per_thread) * CHUNK_MEMORY_SHARE / BYTES_PER_CHUNK_PIXEL) ** 0.5
+    return max(MIN_CHUNK, min(MAX_CHUNK, int(largest / 1.25) // CHUNK_STEP * CHUNK_STEP))
 
 
 def _count_tasks():

@@ -16,8 +16,9 @@ from typing import Any, Callable
 import dask
 
 from backend.jobs.assets import describe_asset, make_quicklook
-from backend.jobs.cluster import ClusterStream
+from backend.jobs.cluster import ClusterStream, chunk_size_for
 from backend.processing.engine.executor import RunContext
+from backend.processing.loading import load_chunk_size
 from backend.processing.sync import evaluate
 from backend.processing.writers import write_result
 
@@ -31,9 +32,12 @@ def execute_job(process: dict, context: RunContext, implementations: Any, stream
     started = time.monotonic()
     # Graph construction and small eager computations (e.g. geometry handling) run here, on threads;
     # the cube itself is computed on the cluster through the stream.
-    with dask.config.set(scheduler="threads", num_workers=threads):
+    # Loads are chunked to fit the workers' memory (smaller chunks for small memory limits).
+    chunk = chunk_size_for(stream.client)
+    with dask.config.set(scheduler="threads", num_workers=threads), load_chunk_size(chunk):
         data, output_format, options = evaluate(process, implementations, context)
-        log_entry("debug", f"Process graph evaluated in {time.monotonic() - started:.2f} s; computing on the cluster.")
+        log_entry("debug", f"Process graph evaluated in {time.monotonic() - started:.2f} s (loads chunked "
+                           f"around {chunk} x {chunk} px); computing on the cluster.")
         written = write_result(stream.materialize(data), output_format, options, run_dir)
     assets = {written.filename: describe_asset(written.path, written.media_type, ["data"])}
     if written.media_type.startswith("image/tiff"):

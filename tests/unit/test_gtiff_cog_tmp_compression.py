@@ -19,6 +19,7 @@ import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 
 from backend.processing.writers import write_result
+from backend.processing.writers.raster_tiff import GDAL_CACHE_MB
 
 RES, X0, Y0 = 10.0, 500000.0, 5000000.0
 
@@ -65,7 +66,7 @@ def test_packbits_temporary_overviews_give_the_same_file(tmp_path, monkeypatch, 
     assert len(copies) == 1 and copies[0][1]["driver"] == "COG"
     kept, kwargs = copies[0]
     reference = tmp_path / "reference.tif"
-    with rasterio.Env(GDAL_CACHEMAX=32):  # as write_gtiff, minus COG_TMP_COMPRESSION
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):  # as write_gtiff, minus COG_TMP_COMPRESSION
         real_copy(kept, reference, **kwargs)
 
     with rasterio.open(result.path) as written:

@@ -9,5 +9,6 @@ and decoding), cube (the two entry points and "no data" errors).
 """
 
 from backend.processing.loading.cube import LoadPlan, estimate_load, load_collection_cube, plan_load
+from backend.processing.loading.odc_load import DEFAULT_CHUNK_SIZE, load_chunk_size
 
-__all__ = ["LoadPlan", "estimate_load", "load_collection_cube", "plan_load"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "LoadPlan", "estimate_load", "load_chunk_size", "load_collection_cube", "plan_load"]

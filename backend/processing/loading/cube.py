@@ -29,7 +29,9 @@ class LoadPlan:
     dates: int
 
 
-def _check_chunk_size(chunk_size: Any) -> int:
+def _check_chunk_size(chunk_size: Any) -> int | None:
+    if chunk_size is None:  # the context's size (odc_load.load_chunk_size)
+        return None
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     return chunk_size
@@ -55,7 +57,7 @@ def plan_load(ref, metadata: dict, spatial_extent, temporal_extent, bands, prope
 
 def load_collection_cube(ref, collection_metadata: dict, spatial_extent: dict | None,
                          temporal_extent: list | None, bands: list[str] | None,
-                         properties: dict | None = None, *, chunk_size: int = 2048, target_crs=None,
+                         properties: dict | None = None, *, chunk_size: int | None = None, target_crs=None,
                          target_resolution=None, resampling: str = "nearest") -> xr.DataArray:
     """The collection as a lazy (dask) DataArray (t, bands, y, x), float32, nodata as NaN.
 

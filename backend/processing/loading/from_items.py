@@ -141,7 +141,7 @@ def band_names(metadata: dict, requested: Any) -> Any:
 
 def load_items_cube(ref: ItemsRef, metadata: dict, spatial_extent: Any, temporal_extent: Any, bands: Any,
                     properties: dict | None = None, *, check_href: Callable[[str], Any],
-                    chunk_size: int = 2048) -> xr.DataArray:
+                    chunk_size: int | None = None) -> xr.DataArray:
     """Lazy (t, bands, y, x) float32 cube, NaN nodata; raises load_collection's openEO errors."""
     _check_chunk_size(chunk_size)
     plan = plan_load(ref, metadata, spatial_extent, temporal_extent, band_names(metadata, bands), properties)

@@ -40,7 +40,13 @@ from .common import (WrittenResult, cube_crs, drop_single_time, labels, raster_c
 
 MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 FILENAME = "result.tif"
-GDAL_CACHE_MB = 32  # bound on GDAL's block cache during the writes (default is 5 % of RAM)
+# GDAL's block cache during the writes (default 5 % of RAM). rasterio.Env takes GDAL_CACHEMAX in BYTES (it
+# calls GDALSetCacheMax64), not in MB like GDAL's config option: a bare 32 meant 32 bytes, no cache at all,
+# and the COG copy of multi-band cubes re-read and re-compressed partial tiles, 3-4 x slower and worse the
+# wider the image (tests/benchmarks/bench_batch_memory.py). A larger cache makes the COG copy of a
+# 7072² x 10-band float32 file faster still (32 MB: 42 s, 64 MB: 31 s, 128 MB: 26 s) but costs as much
+# resident memory in the writing process (test_writers.py: streaming an 8000² cube grows RSS by 85 MiB).
+GDAL_CACHE_MB = 32
 
 PARAMETERS = {
     "compression": {"type": "string", "enum": ["deflate", "lzw", "zstd", "none"], "default": "deflate",
@@ -94,8 +100,10 @@ def write_gtiff(value, options: dict, target_dir: Path) -> WrittenResult:
     path = target(target_dir, FILENAME)
     tmp = path.with_name(path.name + ".tmp.tif")
     try:
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, COG_TMP_COMPRESSION="PACKBITS"):
-            stacked.rio.to_raster(tmp, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20, COG_TMP_COMPRESSION="PACKBITS"):
+            # band-interleaved: a chunk of one band is whole tiles (pixel-interleaved tiles would be rewritten
+            # once per band), and the COG driver's overviews read it 2 x faster; the COG is the same file
+            stacked.rio.to_raster(tmp, driver="GTiff", tiled=True, blockxsize=512, blockysize=512, interleave="band",
                                   compress="NONE", BIGTIFF="IF_SAFER", lock=threading.Lock(), compute=True)
             rasterio.shutil.copy(tmp, path, driver="COG", **_cog_options(options))
     finally:
