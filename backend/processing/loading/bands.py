@@ -4,6 +4,10 @@ The collection's ``summaries.eo:bands`` (or STAC 1.1 ``bands``, or ``item_assets
 bands; a requested name matches a band ``name`` first, then a ``common_name``. Labels in the cube
 are the canonical names, in the requested order. A band is read from the asset with the same key,
 or else from the ``item_assets`` entry whose ``eo:bands`` lists it.
+
+Loaded cubes carry each band's common name as the non-index coordinate ``common_name`` along
+``bands`` ("" where the band has none): openeo-processes-dask's ``ndvi`` and our band processes
+(processes/common_names.py) resolve ``nir``, ``red`` ... through it, as the openEO processes demand.
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pystac
+import xarray as xr
 
 from backend.catalog.metadata import band_metadata
 from backend.processing.loading.extents import invalid
 
 CATEGORICAL_TYPES = {"uint8", "int8"}
+COMMON_NAME = "common_name"  # the coordinate along ``bands`` that holds the bands' common names
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class Band:
     name: str  # canonical band name (cube label)
     asset: str  # asset key in the items
     categorical: bool  # classification band: always nearest resampling, never scaled by metadata
+    common_name: str | None = None  # eo common name (``red``, ``nir`` ...), None if the band has none
 
 
 def _collection_bands(metadata: dict) -> list[dict]:
@@ -67,7 +75,9 @@ def all_bands(metadata: dict) -> list[Band]:
     result = []
     for band in _collection_bands(metadata):
         asset_key = _asset_for(band["name"], item_assets)
-        result.append(Band(band["name"], asset_key, _is_categorical(band, item_assets.get(asset_key, {}))))
+        common = band.get("common_name")
+        result.append(Band(band["name"], asset_key, _is_categorical(band, item_assets.get(asset_key, {})),
+                           common if isinstance(common, str) and common else None))
     return result
 
 
@@ -82,10 +92,9 @@ def resolve_bands(metadata: dict, requested: list[str] | None) -> list[Band]:
         raise invalid("bands", "the list of bands is empty; give at least one band name, or null for all bands")
     by_name = {b.name: b for b in available}
     by_common: dict[str, Band] = {}
-    for meta, band in zip(_collection_bands(metadata), available):
-        common = meta.get("common_name")
-        if common and common not in by_common:
-            by_common[common] = band
+    for band in available:
+        if band.common_name and band.common_name not in by_common:
+            by_common[band.common_name] = band
     result: list[Band] = []
     for name in requested:
         band = (by_name.get(name) or by_common.get(name)) if isinstance(name, str) else None
@@ -98,6 +107,16 @@ def resolve_bands(metadata: dict, requested: list[str] | None) -> list[Band]:
             raise invalid("bands", f"band {name!r} is requested twice (as {band.name!r}); list each band once")
         result.append(band)
     return result
+
+
+def with_common_names(cube: xr.DataArray, bands: list[Band]) -> xr.DataArray:
+    """The cube with the ``common_name`` coordinate along ``bands`` (in the cube's band order)."""
+    return cube.assign_coords({COMMON_NAME: ("bands", common_names(bands))})
+
+
+def common_names(bands: list[Band]) -> np.ndarray:
+    """Common names as a fixed-width unicode array ("" for none), the form processes-dask expects."""
+    return np.array([band.common_name or "" for band in bands], dtype=str)
 
 
 @dataclass(frozen=True)

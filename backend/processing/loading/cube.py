@@ -12,7 +12,7 @@ from odc.geo.geobox import GeoBox
 from odc.stac import parse_items
 from shapely.geometry import Polygon, box
 
-from backend.processing.loading.bands import Band, resolve_bands
+from backend.processing.loading.bands import Band, resolve_bands, with_common_names
 from backend.processing.loading.extents import (
     UTC, WGS84, BBox, TimeInterval, bbox_polygon, invalid, normalize_bbox, normalize_interval,
     parse_instant)
@@ -59,7 +59,8 @@ def load_collection_cube(ref, collection_metadata: dict, spatial_extent: dict | 
                          temporal_extent: list | None, bands: list[str] | None,
                          properties: dict | None = None, *, chunk_size: int | None = None, target_crs=None,
                          target_resolution=None, resampling: str = "nearest") -> xr.DataArray:
-    """The collection as a lazy (dask) DataArray (t, bands, y, x), float32, nodata as NaN.
+    """The collection as a lazy (dask) DataArray (t, bands, y, x), float32, nodata as NaN, with the
+    bands' common names as coordinate ``common_name`` along ``bands`` (see bands.py).
 
     ``ref``: a CollectionRef (static catalog or STAC API source). ``properties``: {property:
     predicate(value) -> bool}. ``target_crs``/``target_resolution`` override the grid rules of
@@ -68,7 +69,8 @@ def load_collection_cube(ref, collection_metadata: dict, spatial_extent: dict | 
     _check_chunk_size(chunk_size)
     plan = plan_load(ref, collection_metadata, spatial_extent, temporal_extent, bands, properties,
                      target_crs=target_crs, target_resolution=target_resolution)
-    return load_cube(plan.items, plan.bands, plan.geobox, chunk_size=chunk_size, resampling=resampling)
+    cube = load_cube(plan.items, plan.bands, plan.geobox, chunk_size=chunk_size, resampling=resampling)
+    return with_common_names(cube, plan.bands)
 
 
 def estimate_load(ref, collection_metadata: dict, spatial_extent: dict | None, temporal_extent: list | None,

@@ -26,7 +26,7 @@ import pystac
 import xarray as xr
 
 from backend.catalog.metadata import band_metadata
-from backend.processing.loading.bands import all_bands
+from backend.processing.loading.bands import all_bands, with_common_names
 from backend.processing.loading.cube import _check_chunk_size, plan_load
 from backend.processing.loading.extents import format_time
 from backend.processing.loading.item_search import item_time_range
@@ -128,7 +128,7 @@ def band_names(metadata: dict, requested: Any) -> Any:
         return requested
     bands = all_bands(metadata)
     names = {b.name for b in bands}
-    commons = {b.get("common_name") for b in band_metadata(metadata)}
+    commons = {b.common_name for b in bands}
     by_asset: dict[str, str] = {}
     for band in bands:
         by_asset.setdefault(band.asset, band.name)
@@ -142,7 +142,8 @@ def band_names(metadata: dict, requested: Any) -> Any:
 def load_items_cube(ref: ItemsRef, metadata: dict, spatial_extent: Any, temporal_extent: Any, bands: Any,
                     properties: dict | None = None, *, check_href: Callable[[str], Any],
                     chunk_size: int | None = None) -> xr.DataArray:
-    """Lazy (t, bands, y, x) float32 cube, NaN nodata; raises load_collection's openEO errors."""
+    """Lazy (t, bands, y, x) float32 cube, NaN nodata, coordinate ``common_name`` along ``bands``; raises
+    load_collection's openEO errors."""
     _check_chunk_size(chunk_size)
     plan = plan_load(ref, metadata, spatial_extent, temporal_extent, band_names(metadata, bands), properties)
     for item in plan.items:
@@ -153,4 +154,4 @@ def load_items_cube(ref: ItemsRef, metadata: dict, spatial_extent: Any, temporal
             href = asset.get_absolute_href() or asset.href
             check_href(href)
             asset.href = href
-    return load_cube(plan.items, plan.bands, plan.geobox, chunk_size=chunk_size)
+    return with_common_names(load_cube(plan.items, plan.bands, plan.geobox, chunk_size=chunk_size), plan.bands)

@@ -14,7 +14,8 @@ Here the callback gets the values along the dimension as the last axis of a nump
 ``axis`` and ``dim_labels``, and may return per element an array (any length >= 1) or one value
 (a reducer: a dimension of one label). The three cases of the spec's return value:
 
-1. target = source: labels kept if the process returns as many values as there are labels, else 0..n-1;
+1. target = source: labels (and coordinates along them, e.g. the bands' ``common_name``) kept if the process
+   returns as many values as there are labels, else 0..n-1;
 2. target exists with a single label: the source dimension is dropped, the target holds the values,
    labels 0..n-1;
 3. target does not exist: the source dimension is replaced by the target, labels 0..n-1.
@@ -79,9 +80,11 @@ def apply_dimension(data: xr.DataArray, process: Callable, dimension: str, targe
 
     coords = {name: coord for name, coord in moved.coords.items() if dimension not in coord.dims}
     out = xr.DataArray(result, dims=moved.dims, coords=coords, attrs=dict(moved.attrs), name=data.name)
-    if target is None:  # case 1
-        new_labels = labels if count == len(labels) else np.arange(count)
-        return out.assign_coords({dimension: new_labels}).transpose(*data.dims)
+    if target is None:  # case 1; labels kept: so are the coordinates along them (bands' common_name)
+        if count != len(labels):
+            return out.assign_coords({dimension: np.arange(count)}).transpose(*data.dims)
+        along = {name: coord.variable for name, coord in moved.coords.items() if coord.dims == (dimension,)}
+        return out.assign_coords({dimension: labels, **along}).transpose(*data.dims)
     if target in data.dims:  # case 2: fill the single-label target, drop the source
         out = out.squeeze(target, drop=True).rename({dimension: target})
         order = [d for d in data.dims if d != dimension]
