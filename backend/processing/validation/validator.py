@@ -12,7 +12,9 @@ but instead of calling processes it checks them:
   against the fetch policy's allow-list, without fetching or resolving them (url_checks.py);
 * callbacks and UDP bodies recursively (each UDP body once; cycles between UDPs are reported);
 * load_collection: collection, bands, extents and the item search (no pixels read);
-  save_result: output format and options; load_url: input format and options (nothing fetched).
+  save_result: output format and options; load_url: input format and options (nothing fetched);
+* ndvi's nir/red and filter_bands' bands against the bands that reach them from load_collection, by
+  name or common name (band_checks.py).
 
 Every error is ``{"id": path, "code", "message", "links"}``; the path is the node id, with callback
 arguments and UDP ids in between for nested graphs: ``reduce1/reducer/mean``, ``call1/my_udp/sub``.
@@ -26,6 +28,7 @@ from typing import Any
 from apicore import errors
 from backend.processing.engine.graph import Graph
 from backend.processing.validation import data_checks
+from backend.processing.validation.band_checks import check_bands
 from backend.processing.validation.context import ValidationContext, as_validation_context
 from backend.processing.validation.schemas import is_callback, is_reference, schema_violation
 from backend.processing.validation.url_checks import check_urls
@@ -100,6 +103,9 @@ class _Walker:
             return
         for node_id, node in process_graph.items():  # every node, also those the result does not need
             self.node(_join(base, node_id), node, depth)
+        if self.context.collections is not None:
+            for node_id, error in check_bands(process_graph, self._collection_metadata):
+                self.report(_join(base, node_id), error, node=True)
 
     def node(self, path: str, node: dict, depth: int) -> None:
         process_id, namespace, arguments = node["process_id"], node.get("namespace"), node["arguments"]
@@ -160,6 +166,12 @@ class _Walker:
             return
         for error in found:
             self.report(path, error, node=True)
+
+    def _collection_metadata(self, collection_id: str) -> dict | None:
+        try:
+            return self.context.collections.describe(collection_id, self.context.api_root)
+        except errors.OpenEOError:
+            return None  # an unknown collection: load_collection's check reports it
 
     # --- user-defined processes ------------------------------------------------------------------
 
