@@ -168,6 +168,18 @@ def labels(cube: xr.DataArray | xr.Dataset, dim: str) -> list[str]:
     return [str(v) for v in values]
 
 
+def bandless_name(cube: xr.DataArray, fallback: str) -> str:
+    """What to call the values of a cube without a ``bands`` dimension (a netCDF variable, a GTiff band): the
+    cube's name (ndvi names its result ``NDVI``), else the band label it still carries as a scalar ``bands``
+    coordinate, else ``fallback``."""
+    if cube.name is not None and str(cube.name).strip():
+        return str(cube.name)
+    label = cube.coords.get("bands")
+    if label is not None and label.ndim == 0 and str(label.values.item()).strip():
+        return str(label.values.item())
+    return fallback
+
+
 def cube_crs(obj: Any):
     """The cube's CRS as a rasterio CRS (rioxarray: spatial_ref/grid mapping, attrs) or None."""
     from rasterio.crs import CRS

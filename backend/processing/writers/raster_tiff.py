@@ -35,8 +35,8 @@ import rasterio.shutil
 import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 
-from .common import (WrittenResult, cube_crs, drop_single_time, labels, raster_cube, streamable, target,
-                     unsuitable)
+from .common import (WrittenResult, bandless_name, cube_crs, drop_single_time, labels, raster_cube, streamable,
+                     target, unsuitable)
 
 MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 FILENAME = "result.tif"
@@ -76,8 +76,7 @@ def band_layout(cube: xr.DataArray) -> tuple[xr.DataArray, list[str], list[dict]
     elif "bands" in cube.dims:
         stacked, descriptions, tags = cube.rename(bands="band"), bands, [{"bands": b} for b in bands]
     else:
-        name = str(cube.name) if cube.name is not None else "band_1"
-        stacked, descriptions, tags = cube.expand_dims("band"), [name], [{}]
+        stacked, descriptions, tags = cube.expand_dims("band"), [bandless_name(cube, "band_1")], [{}]
     stacked = stacked.drop_vars([c for c in stacked.coords if c not in ("x", "y", "spatial_ref")])
     return stacked, descriptions, tags
 
