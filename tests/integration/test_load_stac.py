@@ -321,3 +321,22 @@ def test_sync_pixel_limit_applies(tmp_path_factory, catalog, www):
     finally:
         server.stop()
 
+
+
+@pytest.mark.parametrize("kind", ["static", "api", "item"])
+def test_common_names_for_ndvi_defaults(backend, www, stac_api, kind):
+    """load_stac's bands carry their common names too (from the collection, or from an item's assets), so
+    ndvi without nir/red works on them (issue 9, item 3)."""
+    urls = {"static": f"{www['url']}/demo/{S2}/collection.json", "api": f"{stac_api}/collections/{S2}",
+            "item": f"{www['url']}/demo/{S2}/S2_DEMO_T1_20220602/S2_DEMO_T1_20220602.json"}
+    day = ["2022-06-02", "2022-06-03"]
+    graph = load_stac_graph(urls[kind], interval=day, bands=["SCL", "B08", "B04"])
+    cube = run(backend, graph)
+    assert list(cube.bands.values) == ["SCL", "B08", "B04"]
+    assert list(cube.common_name.values) == ["", "nir", "red"]
+    graph["load"].pop("result")
+    graph["ndvi"] = {"process_id": "ndvi", "arguments": {"data": {"from_node": "load"}}, "result": True}
+    ndvi = run(backend, graph)
+    reference = run(backend, load_collection_graph(interval=day))
+    red, nir = reference.sel(bands="B04").values, reference.sel(bands="B08").values
+    np.testing.assert_array_equal(ndvi.values, (nir - red) / (nir + red))
