@@ -70,7 +70,8 @@ AREA = {"west": 679720, "south": 5151080, "east": 680000, "north": 5151360, "crs
 
 @pytest.mark.parametrize("collection, bands, labels, expected", [
     (DEMO_S2_COLLECTION, ["nir", "B04", "SCL"], ["B08", "B04", "SCL"], ["nir", "red", ""]),
-    (DEMO_S2_COLLECTION, None, ["B02", "B03", "B04", "B08", "B11", "SCL"], ["blue", "green", "red", "nir", "swir16", ""]),
+    (DEMO_S2_COLLECTION, None, ["B02", "B03", "B04", "B08", "B11", "SCL"],
+     ["blue", "green", "red", "nir", "swir16", ""]),
     (DEMO_DEM_COLLECTION, None, ["DEM"], [""]),
 ])
 def test_loaded_cubes_carry_the_common_names(demo, collection, bands, labels, expected):

@@ -81,6 +81,8 @@ class BandTable:
 
 def band_dimension(data: Any, process: str, missing: type[BandProcessError]) -> str:
     """The cube's dimension of type bands (openeo-processes-dask guesses types from names: ``bands``)."""
+    import openeo_processes_dask.process_implementations  # noqa: F401  (registers the .openeo accessor)
+
     if not isinstance(data, xr.DataArray):
         raise missing(reason=f"{process}: the data must be a raster data cube with a dimension of type bands")
     dims = list(data.openeo.band_dims)
@@ -181,11 +183,12 @@ def _common_names_by_label(cube: Any) -> tuple[str | None, dict[str, str]]:
 def merge_cubes(cube1: Any, cube2: Any, overlap_resolver: Callable | None = None, context: Any = None) -> Any:
     """openeo-processes-dask's merge_cubes without the ``common_name`` coordinate in its way; the merged
     bands get their common names back (cube1's where a label is in both)."""
-    from openeo_processes_dask.process_implementations.cubes.merge import merge_cubes as library_merge
+    from openeo_processes_dask.process_implementations import merge_cubes as library_merge
 
     dim2, names2 = _common_names_by_label(cube2)
     dim1, names1 = _common_names_by_label(cube1)
-    stripped = [cube.drop_vars(COMMON_NAME) if dim is not None else cube for cube, dim in ((cube1, dim1), (cube2, dim2))]
+    stripped = [cube.drop_vars(COMMON_NAME) if dim is not None else cube
+                for cube, dim in ((cube1, dim1), (cube2, dim2))]
     merged = library_merge(*stripped, overlap_resolver=overlap_resolver, context=context)
     dim = dim1 or dim2
     if dim is None or not isinstance(merged, xr.DataArray) or dim not in merged.dims or dim not in merged.coords:

@@ -34,7 +34,8 @@ BANDS = "bands"
 Table = Any  # processes.common_names.BandTable (imported lazily: it pulls in xarray)
 
 
-def check_bands(process_graph: dict, collection_metadata: Callable[[str], dict | None]) -> Iterator[tuple[str, errors.OpenEOError]]:
+def check_bands(process_graph: dict,
+                collection_metadata: Callable[[str], dict | None]) -> Iterator[tuple[str, errors.OpenEOError]]:
     """(node id, error) for each ndvi / filter_bands node of one (parsed) graph whose bands would not resolve.
     ``collection_metadata(id)``: the collection's openEO metadata, or None when unknown."""
     flow = _BandFlow(process_graph, collection_metadata)
