@@ -123,3 +123,21 @@ def test_a_spec_without_implementation_stops_start_up(tmp_path):
     (specs / "my_process.json").write_text(json.dumps({"id": "my_process", "parameters": [], "returns": {}}))
     with pytest.raises(MissingProcessSpecs, match="my_process"):
         ProcessRegistry(specs_dir=specs)
+
+
+@pytest.mark.skipif(not SUITE_PROCESSES.is_dir(), reason=f"no openeo-processes assets in {SUITE_PROCESSES}")
+def test_the_update_script_reproduces_the_pinned_copy(tmp_path):
+    import importlib.util
+
+    script = SPECS_DIR.parents[1] / "scripts" / "update_process_specs.py"
+    module_spec = importlib.util.spec_from_file_location("update_process_specs", script)
+    update_process_specs = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(update_process_specs)
+    copied = update_process_specs.update(SUITE_PROCESSES, "test version", tmp_path / "copy")
+    assert set(copied) == set(spec_files(OFFICIAL_DIR))
+    made = sorted(p.relative_to(tmp_path / "copy") for p in (tmp_path / "copy").rglob("*") if p.is_file())
+    assert made == sorted(p.relative_to(OFFICIAL_DIR) for p in OFFICIAL_DIR.rglob("*") if p.is_file())
+    for path in made:
+        if path.name != "README.md":
+            assert (tmp_path / "copy" / path).read_bytes() == (OFFICIAL_DIR / path).read_bytes(), path
+    assert "Version: test version" in (tmp_path / "copy" / "README.md").read_text()
