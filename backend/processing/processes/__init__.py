@@ -17,7 +17,7 @@ from backend.processing.processes.math_overrides import divide
 from backend.processing.processes.ordering import order, sort
 from backend.processing.processes.save_result import save_result
 from backend.processing.processes import (arithmetic, arrays, climatology, common_names, comparison, cubes,
-                                         dates, inspect_process, logic, neighborhood, statistics)
+                                         dates, inspect_process, logic, neighborhood, resample, statistics)
 
 # Processes that need the RunContext (catalog, outputs, user).
 CONTEXT_PROCESSES = {"load_collection": load_collection, "save_result": save_result}
@@ -27,12 +27,12 @@ OVERRIDES = {"divide": divide, "aggregate_spatial": aggregate_spatial}
 # Spec fixes (JSON nulls/booleans/strings/lists, wrong results), one module per family of processes;
 # arithmetic's divide wraps math_overrides.divide with null handling.
 for _fixes in (arithmetic.FIXES, arrays.FIXES, comparison.FIXES, cubes.FIXES, dates.FIXES, logic.FIXES,
-               neighborhood.FIXES, statistics.FIXES):
+               neighborhood.FIXES, resample.FIXES, statistics.FIXES):
     OVERRIDES.update(_fixes)
 OVERRIDES["apply_dimension"] = apply_dimension  # labels kept, dim_labels for callbacks (WP6 workflows)
 OVERRIDES.update(common_names.PROCESSES)  # bands by common name (ndvi, filter_bands); merge_cubes keeps them
 OVERRIDES.update(order=order, sort=sort)  # N-D arrays along the callback's axis (after arrays.FIXES' list fixes)
-# Processes openeo-processes-dask lacks (specs in process_specs/); load_url reads through fetching's policy.
+# Processes openeo-processes-dask lacks; load_url reads through fetching's policy.
 OVERRIDES.update(climatology.PROCESSES, load_geojson=load_geojson)
 CONTEXT_PROCESSES["load_url"] = load_url
 CONTEXT_PROCESSES["inspect"] = inspect_process.inspect  # into the job log (processes-dask only prints)

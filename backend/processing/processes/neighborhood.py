@@ -1,8 +1,10 @@
 """apply_neighborhood: a child process on tiles of the cube (with overlap), results put back together.
 
 openeo-processes-dask has only ``apply_neighborhood_intertwin`` (a non-standard variant, withheld).
-Here: the sizes split the named dimensions into tiles of ``size`` labels (pixels, or metres converted
-with the dimension's resolution; ``null`` or a dimension not named = the whole dimension); every tile
+Here: the sizes split the named dimensions into tiles of ``size`` labels (``unit`` ``px``: pixels;
+``m``: metres, or with ``unit`` null or omitted the unit of the dimension's reference system, converted
+with the dimension's resolution — the spec's default; on a dimension without numeric coordinates a null
+unit counts labels; ``value`` null or a dimension not named = the whole dimension); every tile
 is handed to the process together with ``overlap`` labels on both sides (no-data beyond the cube's
 borders, so every neighbourhood has the same shape); of the result only the tile itself is kept. The
 process must return the neighbourhood's dimensions and sizes (``DataCubePropertiesImmutable``
@@ -35,11 +37,12 @@ def _pixels(entry: dict, data: xr.DataArray, what: str) -> int | None:
         raise errors.ProcessParameterInvalid(
             f"apply_neighborhood: {what} for dimension '{dim}' is given as a duration ({value!r}); only pixel "
             "or metre sizes are supported: use null (all labels) for temporal dimensions.")
-    if unit == "m":
-        coords = data[dim].values if dim in data.coords else None
-        if coords is None or len(coords) < 2 or not np.issubdtype(np.asarray(coords).dtype, np.number):
-            raise errors.ProcessParameterInvalid(
-                f"apply_neighborhood: {what} for dimension '{dim}' in metres needs numeric coordinates.")
+    coords = data[dim].values if dim in data.coords else None
+    numeric = coords is not None and len(coords) >= 2 and np.issubdtype(np.asarray(coords).dtype, np.number)
+    if unit == "m" and not numeric:
+        raise errors.ProcessParameterInvalid(
+            f"apply_neighborhood: {what} for dimension '{dim}' in metres needs numeric coordinates.")
+    if unit == "m" or (unit is None and numeric):  # null: in the units of the coordinates (the CRS's)
         resolution = abs(float(coords[1]) - float(coords[0]))
         return max(1, int(round(float(value) / resolution)))
     return int(value)
