@@ -77,7 +77,13 @@ class ChildRunner:
 
     def start(self) -> None:
         self._owner_pid = os.getpid()
+        # A fork of this process (a web worker) inherits multiprocessing's set of our children, and at its
+        # exit multiprocessing would join the runner, which is not its child ("can only join a child process").
+        os.register_at_fork(after_in_child=self._forget_runner)
         self._spawn()
+
+    def _forget_runner(self) -> None:
+        getattr(multiprocessing.process, "_children", set()).discard(self.process)
 
     def _spawn(self) -> None:
         # `spawn`: a fresh interpreter (fork + exec), inheriting no threads, locks or sockets of this process.

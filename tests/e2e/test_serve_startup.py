@@ -75,3 +75,5 @@ def test_migration_and_runner_start_happen_in_the_arbiter_before_it_forks(tmp_pa
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(10)
+    # web workers are forks of the process that started the runner: on exit they must not try to join it
+    assert "Worker exiting" in log_path.read_text() and "can only join a child process" not in log_path.read_text()
