@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test conformance bench clean
+.PHONY: serve test conformance bench lock clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins the tested versions; `make lock` refreshes it (scripts/lock.sh).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip setuptools wheel
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 serve: $(STAMP)
@@ -23,6 +24,9 @@ conformance: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python tests/benchmarks/bench_metadata.py $(ARGS)
+
+lock:
+	PYTHON=$(PYTHON) bash scripts/lock.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache

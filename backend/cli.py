@@ -163,7 +163,7 @@ def credits_report(ctx, name, since, fmt, data_dir) -> None:
 
 def _ledger(ctx, data_dir):
     from backend.accounting.ledger import Ledger
-    from backend.services import open_database
+    from backend.storage.schema import open_database
 
     settings = _settings(ctx, data_dir=data_dir)
     return Ledger(open_database(settings), settings.free_credits, settings.monthly_free_credits)
@@ -177,7 +177,7 @@ def _ledger_and_user(ctx, data_dir, name: str):
 
 
 def _user_store(ctx, data_dir):
-    from backend.services import open_database
+    from backend.storage.schema import open_database
     from backend.storage.users import UserStore
 
     return UserStore(open_database(_settings(ctx, data_dir=data_dir)))

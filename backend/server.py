@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from backend.app import create_app
 from backend.jobs.process import ChildRunner
@@ -15,9 +18,10 @@ log = logging.getLogger(__name__)
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, app, options: dict):
+    def __init__(self, app, options: dict, runner: ChildRunner | None = None):
         self._app = app
         self._options = options
+        self._runner = runner
         super().__init__()
 
     def load_config(self) -> None:
@@ -27,22 +31,58 @@ class _Gunicorn(BaseApplication):
     def load(self):
         return self._app
 
+    def run(self):
+        # BaseApplication.run with our arbiter, which also keeps the job runner alive
+        try:
+            _RunnerArbiter(self, self._runner).run()
+        except RuntimeError as exc:
+            print(f"\nError: {exc}\n", file=sys.stderr)
+            sys.exit(1)
+
+
+class _RunnerArbiter(Arbiter):
+    """gunicorn's arbiter that starts the job runner once its sockets are bound, before it forks the first
+    web worker, and checks on it from its main loop (about once a second), so the arbiter — the process
+    every web worker is forked from — never runs a second thread."""
+
+    def __init__(self, app, runner: ChildRunner | None):
+        self.job_runner = runner
+        super().__init__(app)
+
+    def start(self):
+        super().start()
+        if self.job_runner is not None:
+            self.job_runner.start()
+
+    def manage_workers(self):
+        if self.job_runner is not None:
+            self.job_runner.check()
+        super().manage_workers()
+
 
 def run_server(settings: Settings, development: bool = False) -> None:
-    app = create_app(settings)  # built once before forking: imports and demo generation happen once
+    # Built once before forking: the migration (under its lock), imports and demo generation happen once,
+    # in this process, and every web worker inherits the result.
+    app = create_app(settings)
     log.info("serving http://%s:%s/openeo/1.2/ (data dir %s)", settings.host, settings.port, settings.data_dir)
     runner = ChildRunner(settings) if settings.job_runner else None
     try:
-        _serve(app, settings, development)
+        _serve(app, settings, development, runner)
     finally:
         if runner is not None:
             runner.stop()
 
 
-def _serve(app, settings: Settings, development: bool) -> None:
+def _serve(app, settings: Settings, development: bool, runner: ChildRunner | None) -> None:
     if development:
+        if runner is not None:
+            runner.start()
+            runner.supervise_in_thread()  # Flask's development server never forks
         app.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)
         return
+
+    def pre_fork(_server, _worker):
+        _warn_about_threads()
 
     def post_fork(_server, _worker):
         # Connections opened before the fork must not be shared between processes.
@@ -59,8 +99,26 @@ def _serve(app, settings: Settings, development: bool) -> None:
         "threads": settings.threads,
         "worker_class": "gthread",
         "timeout": 120,
+        "pre_fork": pre_fork,
         "post_fork": post_fork,
         "post_worker_init": post_worker_init,
         "accesslog": "-" if settings.access_log else None,
         "loglevel": settings.log_level.lower(),
-    }).run()
+        **_no_control_socket(),
+    }, runner).run()
+
+
+def _warn_about_threads() -> None:
+    """Runs in the arbiter right before each fork: another thread there could hold a lock (logging, the
+    import lock, a pool) that would stay locked forever in the new web worker."""
+    others = [thread.name for thread in threading.enumerate() if thread is not threading.current_thread()]
+    if others:
+        log.warning("forking a web worker while the arbiter runs other threads: %s", ", ".join(others))
+
+
+def _no_control_socket() -> dict:
+    """gunicorn >= 25.1 serves a control socket from a thread of the arbiter, by default at one path per
+    user (~/.gunicorn/gunicorn.ctl), so a second server on the machine takes it over; we do not use it."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return {"control_socket_disable": True} if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else {}

@@ -7,25 +7,24 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from apicore.cache import TtlMemoryCache
-from backend.auth.authenticate import Authenticator
-from backend.auth.basic_tokens import BasicTokenSigner
-from backend.auth.oidc import OidcValidator
-from backend.catalog.registry import CollectionRegistry
-from backend.catalog.sources import StaticCatalogSource, open_source
-from backend.accounting.ledger import Ledger
-from backend.jobs.logs import JobLogs
-from backend.jobs.signing import UrlSigner
-from backend.jobs.storage import ResultStorage, open_result_storage
-from backend.jobs.store import JobStore
-from backend.processing.engine.implementations import Implementations
-from backend.processing.process_registry import ProcessRegistry
-from backend.processing.processes import build_implementations
 from backend.settings import Settings
 from backend.storage.db import Database
-from backend.storage.udps import UdpStore
-from backend.storage.users import UserStore
+from backend.storage.schema import open_database
+
+if TYPE_CHECKING:  # the parts are imported where they are built: importing this module loads no engine
+    from backend.accounting.ledger import Ledger
+    from backend.auth.authenticate import Authenticator
+    from backend.catalog.registry import CollectionRegistry
+    from backend.jobs.logs import JobLogs
+    from backend.jobs.signing import UrlSigner
+    from backend.jobs.storage import ResultStorage
+    from backend.jobs.store import JobStore
+    from backend.processing.engine.implementations import Implementations
+    from backend.processing.process_registry import ProcessRegistry
+    from backend.storage.udps import UdpStore
+    from backend.storage.users import UserStore
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +46,22 @@ class Services:
     results: ResultStorage
 
 
-def open_database(settings: Settings) -> Database:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
-    db.upgrade()
-    return db
+def build_services(settings: Settings, migrate: bool = True) -> Services:
+    """Every part; `migrate=False`: a process that must find the schema current (see storage/schema.py)."""
+    from backend.accounting.ledger import Ledger
+    from backend.auth.authenticate import Authenticator
+    from backend.auth.basic_tokens import BasicTokenSigner
+    from backend.auth.oidc import OidcValidator
+    from backend.jobs.logs import JobLogs
+    from backend.jobs.signing import UrlSigner
+    from backend.jobs.storage import open_result_storage
+    from backend.jobs.store import JobStore
+    from backend.processing.process_registry import ProcessRegistry
+    from backend.processing.processes import build_implementations
+    from backend.storage.udps import UdpStore
+    from backend.storage.users import UserStore
 
-
-def build_services(settings: Settings) -> Services:
-    db = open_database(settings)
+    db = open_database(settings, migrate=migrate)
     users = UserStore(db)
     key = secret_key(settings)
     signer = BasicTokenSigner(key, settings.basic_token_ttl)
@@ -71,6 +77,10 @@ def build_services(settings: Settings) -> Services:
 
 
 def build_collection_registry(settings: Settings) -> CollectionRegistry:
+    from apicore.cache import TtlMemoryCache
+    from backend.catalog.registry import CollectionRegistry
+    from backend.catalog.sources import StaticCatalogSource, open_source
+
     sources = [(open_source(config), config.id_map) for config in settings.stac_sources]
     if settings.demo_catalog:
         from backend.demo import ensure_demo_catalog

@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     @field_validator("fetch_allowed_hosts")
     @classmethod
     def _host_patterns(cls, value: list[str]) -> list[str]:
+        if not value:  # the usual case: the CLI's user and credit commands then import nothing of processing
+            return value
         from backend.processing.fetching import normalize_host_pattern
 
         return [normalize_host_pattern(entry) for entry in value]

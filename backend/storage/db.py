@@ -1,4 +1,4 @@
-"""Engine, sessions and migrations for SQLite (default) and PostgreSQL."""
+"""Engine and sessions for SQLite (default) and PostgreSQL (migrations: schema.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
-
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 class Database:
@@ -22,12 +18,10 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        """Bring the schema to the newest migration under the database's migration lock (idempotent)."""
+        from backend.storage.schema import upgrade  # schema.py builds on this module
+
+        upgrade(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -82,7 +82,7 @@ def test_serve_under_gunicorn(tmp_path):
             try:
                 if requests.get(f"{url}/health", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a worker still warming up: wait
                 time.sleep(0.3)
         else:
             pytest.fail("server did not start")

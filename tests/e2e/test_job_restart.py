@@ -42,7 +42,7 @@ class Server:
             try:
                 if requests.get(self.url + "/health", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a worker still warming up: wait
                 time.sleep(0.3)
         raise AssertionError("server did not start")
 
