@@ -3,8 +3,9 @@
 and the signed downloads (documents built in ``backend/jobs/result_stac.py``).
 
 Everything but GET /jobs/{id}/results needs no token (browsers, the JS client, the Web Editor, STAC tools
-and other backends' load_stac send none): the URL's HMAC signature and expiry are the authorisation. Files are served only from the run the database published, by asset
-name (never a client-supplied path), with HEAD and ``Range`` (werkzeug's conditional responses).
+and other backends' load_stac send none): the URL's HMAC signature and expiry are the authorisation.
+Files are served only from the run the database published, by asset name (never a client-supplied
+path), with HEAD and ``Range`` (werkzeug's conditional responses).
 
 A remote result store (``results_url``) is streamed through here rather than redirected to a presigned
 store URL: the bucket stays private, links keep our expiry, error codes and CORS headers, and stores
@@ -53,8 +54,8 @@ def signed_results(job_id: str):
     if job is None:
         raise errors.JobNotFound(identifier=job_id)
     if job.status != "finished":
-        raise errors.JobNotFinished(f"The job is '{job.status}' (it was started again): its results are "
-                                    "available once it is 'finished' again.")
+        raise errors.JobNotFinished(f"The job is now '{job.status}' (it was started again since this link was "
+                                    "made): its results are available once it is 'finished' again.")
     return jsonify(results_document(job, _links(job_id, expires), signed=True))
 
 

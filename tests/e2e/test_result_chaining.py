@@ -194,7 +194,8 @@ def test_client_load_stac_of_a_signed_item_url_gives_the_job_result(stranger, nd
     """The client also reads the item's collection (its metadata has the bands): that link must be signed too."""
     for finished in (ndvi_job, bands_job):
         document = finished.job.get_results().get_metadata()
-        (href,) = [link["href"] for link in document["links"] if link["rel"] == "item" and link["title"] == "result.tif"]
+        (href,) = [link["href"] for link in document["links"]
+                   if link["rel"] == "item" and link["title"] == "result.tif"]
         cube = stranger.load_stac(href)
         assert client_complaints() == []
         assert cube.metadata.band_names == finished.bands

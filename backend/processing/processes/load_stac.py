@@ -11,7 +11,9 @@ What the URL may be:
 * a STAC Collection whose root (``rel="root"``) is a STAC API with item search: items by item search
   (pystac-client, bbox and datetime sent to the API; the results checked again here);
 * any other Collection or a Catalog: its items through ``item`` and ``child`` links (at most
-  ``MAX_DEPTH`` levels), or its ``items`` link (an OGC API Features page chain) when it has none.
+  ``MAX_DEPTH`` levels), or its ``items`` link (an OGC API Features page chain) when it has none;
+  a batch job's signed results document (``canonical`` link) is one of these;
+* this backend's own ``/jobs/{id}/results`` (unsigned): the caller's job, read through its signed URL.
 
 The cube follows load_collection exactly (backend/processing/loading/from_items.py): float32, nodata
 as NaN, raster:bands scale/offset, dimensions t, bands, y, x on one grid. Bands are named by band
