@@ -1,8 +1,11 @@
-"""Job results: the STAC Collection at GET /jobs/{id}/results and the signed asset downloads.
+"""Job results: the STAC Collection at GET /jobs/{id}/results, the same document at its signed
+``canonical`` URL (``/jobs/{id}/results/collection.json?expires=…&signature=…``), the signed STAC Items
+and the signed downloads (documents built in ``backend/jobs/result_stac.py``).
 
-Downloads need no token (browsers, the JS client and the Web Editor send none): the URL's HMAC signature
-and expiry are the authorisation. Files are served only from the run the database published, by asset
-name (never a client-supplied path), with HEAD and ``Range`` (werkzeug's conditional responses).
+Everything but GET /jobs/{id}/results needs no token (browsers, the JS client, the Web Editor, STAC tools
+and other backends' load_stac send none): the URL's HMAC signature and expiry are the authorisation.
+Files are served only from the run the database published, by asset name (never a client-supplied
+path), with HEAD and ``Range`` (werkzeug's conditional responses).
 
 A remote result store (``results_url``) is streamed through here rather than redirected to a presigned
 store URL: the bucket stays private, links keep our expiry, error codes and CORS headers, and stores
@@ -11,15 +14,15 @@ that clients cannot reach (an internal MinIO endpoint) work the same.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import Blueprint, Response, jsonify, request, send_file
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from apicore import errors
 from apicore.flask_support import error_response
 from backend.api.context import api_root, require_user, services
-from backend.jobs.assets import EXTENSIONS, collection_extent
+from backend.jobs import result_stac
+from backend.jobs.result_stac import ResultLinks
+from backend.jobs.signing import DOCUMENT
 from backend.jobs.storage import ResultStorage
 from backend.storage.models import Job
 
@@ -39,7 +42,25 @@ def list_results(job_id: str):
     if job.status != "finished" and not partial:
         raise errors.JobNotFinished(f"The job is '{job.status}': its results are available once it is "
                                     "'finished'. Start it with POST /jobs/{id}/results and poll GET /jobs/{id}.")
-    return jsonify(results_document(job, partial))
+    return jsonify(results_document(job, _links(job_id, svc.result_urls.expires_at()), signed=False))
+
+
+@bp.get(f"/jobs/<job_id>/results/{DOCUMENT}")
+def signed_results(job_id: str):
+    """The results document at its signed ``canonical`` URL: no token; its links expire with this one."""
+    svc = services()
+    expires = svc.result_urls.verify_document(job_id, request.args.get("expires"), request.args.get("signature"))
+    job = svc.jobs.by_id(job_id)
+    if job is None:
+        raise errors.JobNotFound(identifier=job_id)
+    if job.status != "finished":
+        raise errors.JobNotFinished(f"The job is now '{job.status}' (it was started again since this link was "
+                                    "made): its results are available once it is 'finished' again.")
+    return jsonify(results_document(job, _links(job_id, expires), signed=True))
+
+
+def _links(job_id: str, expires: int) -> ResultLinks:
+    return ResultLinks(services().result_urls, api_root(), job_id, expires)
 
 
 @bp.route("/jobs/<job_id>/results/assets/<name>", methods=["GET", "HEAD"])
@@ -122,54 +143,16 @@ class _LazyReader:
 def result_item(job_id: str, name: str):
     """One STAC Item per result file, signed like the files (clients walk the links without a token)."""
     svc = services()
-    svc.result_urls.verify(job_id, name, request.args.get("expires"), request.args.get("signature"), kind="items")
+    expires = svc.result_urls.verify(job_id, name, request.args.get("expires"), request.args.get("signature"),
+                                     kind="items")
     published = svc.jobs.published(job_id)
     if published is None or name not in published["assets"]:
         raise errors.FileNotFound(file=name)
-    root = api_root()
-    asset = {"href": svc.result_urls.url(root, job_id, name), **published["assets"][name]}
-    extent = collection_extent({name: asset})
-    west, south, east, north = extent["spatial"]["bbox"][0]
-    start, end = extent["temporal"]["interval"][0]
-    properties = ({"datetime": None, "start_datetime": start, "end_datetime": end} if start
-                  else {"datetime": published["finished"]})
-    item = {
-        "type": "Feature", "stac_version": "1.0.0", "stac_extensions": EXTENSIONS, "id": name,
-        "bbox": [west, south, east, north],
-        "geometry": {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
-                                                         [west, north], [west, south]]]},
-        "properties": properties, "assets": {name: asset},
-        "links": [{"rel": "collection", "href": f"{root}/jobs/{job_id}/results", "type": "application/json"}],
-    }
+    item = result_stac.result_item(job_id, name, published["assets"][name], published["finished"],
+                                   _links(job_id, expires))
     return jsonify(item), 200, {"Content-Type": "application/geo+json"}
 
 
-def results_document(job: Job, partial: bool) -> dict:
-    svc = services()
-    root = api_root()
-    assets: dict[str, dict] = {}
+def results_document(job: Job, links: ResultLinks, signed: bool) -> dict:
     published = job.results if job.status == "finished" else None
-    for name, asset in (published or {}).get("assets", {}).items():
-        assets[name] = {"href": svc.result_urls.url(root, job.job_id, name), **asset}
-    expires = datetime.fromtimestamp(svc.result_urls.expires_at(), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    document = {
-        "stac_version": "1.0.0",
-        "stac_extensions": EXTENSIONS,
-        "type": "Collection",
-        "id": job.job_id,
-        "title": job.title or f"Results of batch job {job.job_id}",
-        "description": job.description or "Results of an openEO batch job.",
-        "license": "proprietary",
-        "extent": collection_extent(assets),
-        "openeo:status": job.status,
-        "expires": expires,
-        "assets": assets,
-        "links": [
-            {"rel": "self", "href": f"{root}/jobs/{job.job_id}/results", "type": "application/json"},
-            {"rel": "monitor", "href": f"{root}/jobs/{job.job_id}/logs", "type": "application/json"},
-        ] + [{"rel": "item", "type": "application/geo+json", "title": name,
-              "href": svc.result_urls.url(root, job.job_id, name, kind="items")} for name in assets],
-    }
-    if job.usage:
-        document["openeo:usage"] = job.usage
-    return document
+    return result_stac.results_collection(job, (published or {}).get("assets", {}), links, signed)

@@ -75,6 +75,12 @@ class JobStore:
                 raise errors.JobNotFound(identifier=job_id)
             return job
 
+    def by_id(self, job_id: str) -> Job | None:
+        """Any user's job, for a signed results URL (its signature is the authorisation); None once deleted."""
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            return None if job is None or job.deleted else job
+
     def list(self, user_id: str, limit: int | None, offset: int) -> tuple[list[Job], bool]:
         """One page of the user's jobs, newest first, and whether more follow."""
         query = (select(Job).where(Job.user_id == user_id, Job.deleted.is_(False))

@@ -11,8 +11,9 @@ nodata -> NaN and scale/offset all come from the load_collection code (cube.plan
 load_cube), so a load_stac of a collection equals load_collection of the same collection.
 
 Differences: bands may also be named by asset key (it resolves to the asset's band); when the
-collection has no band metadata (or there is no collection: a single item), the bands are the items'
-single-band data assets. Before any pixel is read, every asset href the load will open is made
+collection has no band metadata (or there is no collection: a single item), the bands are those of the
+items' data assets (single-band ones, and multi-band ``data`` files whose bands are named, such as a
+job's result; not RGB previews). Before any pixel is read, every asset href the load will open is made
 absolute and passed to ``check_href`` (which may refuse it: asset URLs are user input too).
 """
 
@@ -73,13 +74,17 @@ def _is_data_asset(asset: dict) -> bool:
     if roles & NON_DATA_ROLES and "data" not in roles:
         return False
     bands = asset.get("eo:bands") or asset.get("bands") or asset.get("raster:bands") or []
-    if len(bands) > 1:
-        return False  # multi-band assets (RGB previews, ...) are not offered as bands
+    if len(bands) > 1:  # multi-band files: only data with named bands (a job's result), not RGB previews
+        return "data" in roles and len(_named_bands(asset)) == len(bands)
     return bool(bands) or "data" in roles or str(asset.get("type", "")).startswith(RASTER_TYPES)
 
 
+def _named_bands(asset: dict) -> list[dict]:
+    return [dict(b) for b in asset.get("eo:bands") or asset.get("bands") or [] if isinstance(b, dict) and b.get("name")]
+
+
 def items_band_table(items: Sequence[pystac.Item]) -> tuple[list[dict], dict[str, dict]]:
-    """Bands and ``item_assets`` from the items' single-band data assets (first appearance order)."""
+    """Bands and ``item_assets`` from the items' data assets (single-band, or multi-band with named bands)."""
     assets: dict[str, dict] = {}
     for item in items:
         for key, asset in item.assets.items():
@@ -90,11 +95,7 @@ def items_band_table(items: Sequence[pystac.Item]) -> tuple[list[dict], dict[str
                     assets[key] = fields
     bands = []
     for key, asset in assets.items():
-        described = asset.get("eo:bands") or asset.get("bands") or []
-        if described and isinstance(described[0], dict) and described[0].get("name"):
-            bands.append({**described[0]})
-        else:
-            bands.append({"name": key})
+        bands += _named_bands(asset) or [{"name": key}]  # a multi-band file gives all its bands
     return bands, assets
 
 

@@ -118,6 +118,19 @@ def decode(raw: xr.DataArray, nodata, scales: np.ndarray, offsets: np.ndarray) -
     return xr.DataArray(decoded, coords=raw.coords, dims=raw.dims)
 
 
+def odc_band_key(items: Sequence[pystac.Item], band: Band) -> str:
+    """odc-stac's name of a band: its asset key, or ``<asset>.<n>`` for band n of a multi-band asset
+    (a bare key would give band 1 for every band of that file)."""
+    for item in items:
+        asset = item.assets.get(band.asset)
+        if asset is not None:
+            names = [b.get("name") if isinstance(b, dict) else None
+                     for b in asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []]
+            return f"{band.asset}.{names.index(band.name) + 1}" if len(names) > 1 and band.name in names \
+                else band.asset
+    return band.asset
+
+
 def load_cube(items: Sequence[pystac.Item], bands: Sequence[Band], geobox: GeoBox, *,
               chunk_size: int | None = None, resampling: str = "nearest") -> xr.DataArray:
     """``chunk_size``: x/y chunks of exactly this size; None: around the context's target
@@ -128,17 +141,17 @@ def load_cube(items: Sequence[pystac.Item], bands: Sequence[Band], geobox: GeoBo
         chunks = {"x": balanced_chunk(width, target), "y": balanced_chunk(height, target)}
     else:
         chunks = {"x": chunk_size or DEFAULT_CHUNK_SIZE, "y": chunk_size or DEFAULT_CHUNK_SIZE}
-    assets = [b.asset for b in bands]
+    keys = [odc_band_key(items, b) for b in bands]
     resampling = {"near": "nearest"}.get(resampling, resampling)  # openEO spelling of nearest
     ds = odc.stac.load(
-        items, bands=assets, geobox=geobox, groupby="solar_day",
+        items, bands=keys, geobox=geobox, groupby="solar_day",
         chunks={**chunks, "time": 1},
-        resampling={b.asset: "nearest" if b.categorical else resampling for b in bands},
+        resampling={key: "nearest" if b.categorical else resampling for key, b in zip(keys, bands)},
     )
     times = ds["time"].values
     layers = []
-    for band in bands:
-        raw = ds[band.asset]
+    for band, key in zip(bands, keys):
+        raw = ds[key]
         scales, offsets = _per_date(items, band, times)
         layers.append(decode(raw, raw.attrs.get("nodata"), scales, offsets))
     cube = xr.concat(layers, dim=pd.Index([b.name for b in bands], name="bands"),

@@ -11,7 +11,9 @@ What the URL may be:
 * a STAC Collection whose root (``rel="root"``) is a STAC API with item search: items by item search
   (pystac-client, bbox and datetime sent to the API; the results checked again here);
 * any other Collection or a Catalog: its items through ``item`` and ``child`` links (at most
-  ``MAX_DEPTH`` levels), or its ``items`` link (an OGC API Features page chain) when it has none.
+  ``MAX_DEPTH`` levels), or its ``items`` link (an OGC API Features page chain) when it has none;
+  a batch job's signed results document (``canonical`` link) is one of these;
+* this backend's own ``/jobs/{id}/results`` (unsigned): the caller's job, read through its signed URL.
 
 The cube follows load_collection exactly (backend/processing/loading/from_items.py): float32, nodata
 as NaN, raster:bands scale/offset, dimensions t, bands, y, x on one grid. Bands are named by band
@@ -20,6 +22,7 @@ name, common name or asset key.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin
@@ -44,7 +47,7 @@ def load_stac(url: str, spatial_extent: dict | None = None, temporal_extent: lis
     filters = {name: _predicate(callback) for name, callback in (properties or {}).items()} \
         if isinstance(properties, dict) else properties
     try:
-        ref, metadata = open_stac(url, fetcher)
+        ref, metadata = open_stac(own_job_results(url, run_context), fetcher)
         cube = load_items_cube(ref, metadata, spatial_extent, temporal_extent, bands, filters or None,
                                check_href=fetcher.check_href)
     except errors.ProcessParameterInvalid as exc:
@@ -56,6 +59,24 @@ def load_stac(url: str, spatial_extent: dict | None = None, temporal_extent: lis
     if hasattr(run_context, "input_values"):
         run_context.input_values += int(cube.size)
     return cube
+
+
+def own_job_results(url: str, run_context) -> str:
+    """This backend's ``/jobs/{id}/results`` (how the load_stac spec names results on the same backend)
+    → the signed URL of that document, when the job is the caller's; other URLs are returned as they are.
+    The document itself needs a token, which a process run does not have."""
+    root = (getattr(run_context, "api_root", "") or "").rstrip("/")
+    services, user_id = getattr(run_context, "services", None), getattr(run_context, "user_id", None)
+    if not root or services is None or not user_id or not isinstance(url, str):
+        return url
+    match = re.fullmatch(re.escape(root) + r"/+jobs/([^/?#]+)/results/?", url.split("?")[0].split("#")[0])
+    if match is None:
+        return url
+    job = services.jobs.get(user_id, match[1])  # another user's job: JobNotFound, as for the API
+    if job.status != "finished":
+        raise errors.JobNotFinished(f"load_stac of the results of job {match[1]}: the job is '{job.status}'; "
+                                    "its results can be loaded once it is 'finished'.")
+    return services.result_urls.document_url(root, match[1])
 
 
 def open_stac(url: str, fetcher: Fetcher):
