@@ -22,6 +22,7 @@ from backend.jobs.store import JobStore
 from backend.processing.engine.implementations import Implementations
 from backend.processing.process_registry import ProcessRegistry
 from backend.processing.processes import build_implementations
+from backend.processing.sync_slots import SyncSlots
 from backend.settings import Settings
 from backend.storage.db import Database
 from backend.storage.udps import UdpStore
@@ -45,6 +46,7 @@ class Services:
     result_urls: UrlSigner
     ledger: Ledger
     results: ResultStorage
+    sync_slots: SyncSlots  # this process's synchronous computations (POST /result, warm-up)
 
 
 def open_database(settings: Settings) -> Database:
@@ -67,7 +69,8 @@ def build_services(settings: Settings) -> Services:
         results=open_result_storage(settings),
         settings=settings, db=db, users=users, udps=UdpStore(db), authenticator=authenticator,
         collections=build_collection_registry(settings), processes=processes,
-        implementations=build_implementations(processes))
+        implementations=build_implementations(processes),
+        sync_slots=SyncSlots(settings.sync_max_concurrent, settings.sync_threads, settings.sync_queue_timeout))
 
 
 def build_collection_registry(settings: Settings) -> CollectionRegistry:
