@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,12 +40,15 @@ class ComputeScope:
     """The settings of one request's or job's computations. ``pool``: the executor running its tasks
     (None: one of ``threads`` threads for the duration of :func:`computing`). ``deadline``: an object
     with ``check(stage)``, also called by stages that are no Dask tasks (item search, grid); it is
-    checked before every task. ``callbacks``: Dask callbacks of the top-level computes (meters)."""
+    checked before every task. ``callbacks``: Dask callbacks of the top-level computes (meters).
+    ``drain``: after a failed compute, wait for its running tasks (a pool reused by the next request
+    must be idle when handed on); a pool of the scope's own is shut down instead."""
 
     threads: int
     pool: Executor | None = None
     deadline: Any = None
     callbacks: Sequence[Callback] = field(default_factory=tuple)
+    drain: bool = True
 
     def dask_callbacks(self, nested: bool) -> list[tuple]:
         chosen = [self.deadline] if self.deadline is not None else []
@@ -70,7 +73,7 @@ def computing(scope: ComputeScope) -> Iterator[ComputeScope]:
     own_pool = None
     if scope.pool is None:
         own_pool = ThreadPoolExecutor(scope.threads, thread_name_prefix="compute")
-        scope = replace(scope, pool=own_pool)
+        scope = replace(scope, pool=own_pool, drain=False)
     token = _scope.set(scope)
     try:
         yield scope
@@ -98,14 +101,40 @@ def scheduler(dsk, keys, **kwargs) -> Any:
     extra = [normalize_callback(c) for c in kwargs.pop("callbacks", None) or ()]
     if _in_task.get():
         return get_sync(dsk, keys, callbacks=scope.dask_callbacks(nested=True) + extra, **kwargs)
+    return _threaded(scope, dsk, keys, extra, kwargs)
+
+
+def _threaded(scope: ComputeScope, dsk, keys, extra: list, kwargs: dict) -> Any:
     pool = scope.pool  # set by computing()
+    running: set[Future] = set()  # submitted and not done (done ones are dropped: they hold results)
+    lock = threading.Lock()
+
+    def forget(future: Future) -> None:
+        with lock:
+            running.discard(future)
 
     def submit(fn, *args, **kw):
         context = contextvars.copy_context()  # the scope (and other context) travel into the task
-        return pool.submit(context.run, _as_task, fn, *args, **kw)
+        future = pool.submit(context.run, _as_task, fn, *args, **kw)
+        with lock:
+            running.add(future)
+        future.add_done_callback(forget)
+        return future
 
-    return get_async(submit, scope.threads, dsk, keys, callbacks=scope.dask_callbacks(nested=False) + extra,
-                     get_id=threading.get_ident, pack_exception=dask.threaded.pack_exception, **kwargs)
+    try:
+        return get_async(submit, scope.threads, dsk, keys, callbacks=scope.dask_callbacks(nested=False) + extra,
+                         get_id=threading.get_ident, pack_exception=dask.threaded.pack_exception, **kwargs)
+    except BaseException:
+        if not scope.drain:
+            raise
+        # Stopped (deadline, error): tasks already running finish first, so the pool is idle again when the
+        # request gives its slot back, and the next request's tasks do not queue behind them.
+        with lock:
+            left = list(running)
+        for future in left:
+            future.cancel()
+        wait(left)
+        raise
 
 
 def _as_task(fn, *args, **kwargs):
