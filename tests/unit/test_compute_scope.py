@@ -180,3 +180,30 @@ def test_computes_outside_any_scope_run_as_dask_would():
         pass  # installs the scheduler
     assert float(da.arange(10, chunks=3).sum().compute()) == 45.0
     assert current_scope() is None
+
+
+@pytest.mark.parametrize("output_format", ["GTiff", "netCDF", "Zarr", "JSON", "PNG"])
+def test_writers_compute_in_the_request_scope(tmp_path, output_format):
+    """Every writer's computes (rioxarray, xarray's netCDF and Zarr stores, .values) reach the scope:
+    its meter counts the tasks and they run on the scope's own threads."""
+    import rioxarray  # noqa: F401
+    import xarray as xr
+
+    from backend.processing.writers import write_result
+
+    threads_seen = set()
+
+    def tag(block):
+        threads_seen.add(threading.current_thread().name)
+        return block
+
+    data = da.arange(64 * 64, dtype="float32", chunks=16 * 64).reshape(1, 64, 64).map_blocks(tag, meta=np.array((), dtype="float32"))
+    cube = xr.DataArray(data, dims=("bands", "y", "x"), coords={
+        "bands": ["B1"], "y": 5151000.0 - 10 * np.arange(64) - 5, "x": 679700.0 + 10 * np.arange(64) + 5})
+    cube = cube.rio.write_crs("EPSG:32632")
+    meter = SyncUsageMeter()
+    with computing(ComputeScope(threads=2, callbacks=(meter,))):
+        written = write_result(cube, output_format, {}, tmp_path)
+    assert written.path.stat().st_size > 0
+    assert meter.cpu_seconds > 0
+    assert threads_seen and all(name.startswith("compute") for name in threads_seen), threads_seen
