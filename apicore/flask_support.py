@@ -13,7 +13,7 @@ from apicore import errors
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "Request-Id"
-EXPOSED_HEADERS = f"Location, OpenEO-Identifier, OpenEO-Costs, Link, {REQUEST_ID_HEADER}"
+EXPOSED_HEADERS = f"Location, OpenEO-Identifier, OpenEO-Costs, Link, Retry-After, {REQUEST_ID_HEADER}"
 ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type, Range"
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the parts are imported where they are built: importing this
     from backend.jobs.store import JobStore
     from backend.processing.engine.implementations import Implementations
     from backend.processing.process_registry import ProcessRegistry
+    from backend.processing.sync_slots import SyncSlots
     from backend.storage.udps import UdpStore
     from backend.storage.users import UserStore
 
@@ -44,6 +45,7 @@ class Services:
     result_urls: UrlSigner
     ledger: Ledger
     results: ResultStorage
+    sync_slots: SyncSlots  # this process's synchronous computations (POST /result, warm-up)
 
 
 def build_services(settings: Settings, migrate: bool = True) -> Services:
@@ -58,6 +60,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     from backend.jobs.store import JobStore
     from backend.processing.process_registry import ProcessRegistry
     from backend.processing.processes import build_implementations
+    from backend.processing.sync_slots import SyncSlots
     from backend.storage.udps import UdpStore
     from backend.storage.users import UserStore
 
@@ -73,7 +76,8 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         results=open_result_storage(settings),
         settings=settings, db=db, users=users, udps=UdpStore(db), authenticator=authenticator,
         collections=build_collection_registry(settings), processes=processes,
-        implementations=build_implementations(processes))
+        implementations=build_implementations(processes),
+        sync_slots=SyncSlots(settings.sync_max_concurrent, settings.sync_threads, settings.sync_queue_timeout))
 
 
 def build_collection_registry(settings: Settings) -> CollectionRegistry:

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     sync_threads: int = Field(2, gt=0, description="Dask threads per synchronous request (POST /result)")
     sync_max_pixels: int = Field(400_000_000, gt=0, description="Largest cube (values) a POST /result may load")
     sync_timeout: float = Field(300, gt=0, description="Seconds a POST /result may compute")
+    sync_max_concurrent: int = Field(2, gt=0, description="POST /result computations one worker process runs at "
+                                                         "once (each on sync_threads threads); more wait")
+    sync_queue_timeout: float = Field(5, ge=0, description="Seconds a POST /result over sync_max_concurrent waits "
+                                                          "for a free slot; then 503 InfrastructureBusy")
     access_log: bool = Field(True, description="gunicorn access log (~15 % of a cached request's CPU)")
     workers: int = Field(2, gt=0, description="gunicorn worker processes for `serve`")
     threads: int = Field(4, gt=0, description="Threads per gunicorn worker")

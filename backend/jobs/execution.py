@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import dask
-
 from backend.jobs.assets import describe_asset, make_quicklook
 from backend.jobs.cluster import ClusterStream, chunk_size_for
+from backend.processing.compute import ComputeScope, computing
 from backend.processing.engine.executor import RunContext
 from backend.processing.loading import load_chunk_size
 from backend.processing.sync import evaluate
@@ -30,11 +29,12 @@ def execute_job(process: dict, context: RunContext, implementations: Any, stream
                 run_dir: Path, threads: int, log_entry: Callable[..., None]) -> dict[str, dict]:
     """Compute and write the job's result into ``run_dir``; returns the asset descriptions."""
     started = time.monotonic()
-    # Graph construction and small eager computations (e.g. geometry handling) run here, on threads;
+    # Graph construction and small eager computations (e.g. geometry handling) run here, on threads of
+    # this job's own (several jobs run in one runner process; nothing of one job is process-global);
     # the cube itself is computed on the cluster through the stream.
     # Loads are chunked to fit the workers' memory (smaller chunks for small memory limits).
     chunk = chunk_size_for(stream.client)
-    with dask.config.set(scheduler="threads", num_workers=threads), load_chunk_size(chunk):
+    with computing(ComputeScope(threads=threads)), load_chunk_size(chunk):
         data, output_format, options = evaluate(process, implementations, context)
         log_entry("debug", f"Process graph evaluated in {time.monotonic() - started:.2f} s (loads chunked "
                            f"around {chunk} x {chunk} px); computing on the cluster.")

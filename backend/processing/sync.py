@@ -1,5 +1,6 @@
 """Graph → value (``evaluate``, shared with batch jobs) and synchronous execution: value → file,
-in-process with Dask's threaded scheduler.
+in-process on the threads of the request's slot (``sync_slots``), under its own deadline and meter
+(``compute.ComputeScope``: nothing of one request lives in process globals).
 
 Small requests are faster on threads than on a distributed cluster (no serialisation; see PITFALLS.md);
 batch jobs use the cluster.
@@ -10,20 +11,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import dask
-
 from apicore import errors
+from backend.processing.compute import ComputeScope, computing
 from backend.processing.engine.executor import Executor, RunContext
 from backend.processing.engine.graph import Graph
 from backend.processing.engine.implementations import Implementations
 from backend.processing.limits import Deadline
+from backend.processing.sync_slots import SyncSlot
 from backend.processing.writers import WrittenResult, write_result
 from backend.processing.writers.common import classify
 
 
 def execute_process(process: Any, implementations: Implementations, context: RunContext,
-                    work_dir: Path, threads: int, timeout: float) -> WrittenResult:
-    with dask.config.set(scheduler="threads", num_workers=threads), Deadline(timeout):
+                    work_dir: Path, slot: SyncSlot, timeout: float, meter: Any = None) -> WrittenResult:
+    """Evaluate and write on the slot's threads; ``timeout`` counts from here and covers every stage
+    that checks it (item search, grid, each Dask task); ``meter``: a Dask callback counting usage."""
+    scope = ComputeScope(threads=slot.threads, pool=slot.pool, deadline=Deadline(timeout),
+                         callbacks=(meter,) if meter is not None else ())
+    with computing(scope):
         data, output_format, options = evaluate(process, implementations, context)
         return write_result(data, output_format, options, work_dir)
 

@@ -93,8 +93,10 @@ def _engine(services: Any, work_dir: Path) -> None:
     settings = services.settings
     context = RunContext(services=services, max_pixels=settings.sync_max_pixels)
     if settings.demo_catalog and DEMO_S2_COLLECTION in services.collections.refs():
-        written = execute_process(demo_graph(DEMO_S2_COLLECTION), services.implementations, context, work_dir,
-                                  settings.sync_threads, timeout=BUDGET_S)
+        # on a slot of the requests' own (its threads then start warm), with the request's deadline rules
+        with _sync_slots(services).take() as slot:
+            written = execute_process(demo_graph(DEMO_S2_COLLECTION), services.implementations, context, work_dir,
+                                      slot, timeout=BUDGET_S)
     else:
         written = _synthetic_gtiff(work_dir, settings.sync_threads)
     written.path.rename(work_dir / "warmup.tif")
@@ -102,19 +104,26 @@ def _engine(services: Any, work_dir: Path) -> None:
 
 def _synthetic_gtiff(work_dir: Path, threads: int) -> Any:
     """A 64 x 64 px dask-backed cube through the GTiff writer (no data source needed)."""
-    import dask
     import numpy as np
     import rioxarray  # noqa: F401  (registers .rio)
     import xarray as xr
 
+    from backend.processing.compute import ComputeScope, computing
     from backend.processing.writers import write_result
 
     values = np.arange(64 * 64, dtype="float32").reshape(64, 64)
     cube = xr.DataArray(values, dims=("y", "x"), coords={"y": 5151000.0 - 10 * np.arange(64) - 5,
                                                          "x": 679700.0 + 10 * np.arange(64) + 5})
     cube = cube.rio.write_crs("EPSG:32632").chunk({"x": 32, "y": 32})
-    with dask.config.set(scheduler="threads", num_workers=threads):
+    with computing(ComputeScope(threads=threads)):
         return write_result(cube, "GTiff", {}, work_dir)
+
+
+def _sync_slots(services: Any) -> Any:
+    from backend.processing.sync_slots import SyncSlots
+
+    settings = services.settings
+    return getattr(services, "sync_slots", None) or SyncSlots(1, settings.sync_threads, 0)
 
 
 def _open_cog(work_dir: Path) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-import dask
 import dask.array as da
 import pytest
 import xarray as xr
 
 from apicore import errors
+from backend.processing.compute import ComputeScope, computing
 from backend.processing.limits import Deadline, check_cube_size
 
 
@@ -28,7 +28,7 @@ def test_deadline_stops_a_running_computation():
 
     array = da.ones((200, 10), chunks=(1, 10)).map_blocks(slow)  # 200 tasks × 50 ms = 10 s
     start = time.monotonic()
-    with dask.config.set(scheduler="threads", num_workers=2), Deadline(0.3):
+    with computing(ComputeScope(threads=2, deadline=Deadline(0.3))):
         with pytest.raises(errors.ProcessGraphComplexity, match="0.3 s"):
             array.sum().compute()
     assert time.monotonic() - start < 2.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +13,12 @@ from odc.geo.geobox import GeoBox
 from odc.stac import parse_items
 from shapely.geometry import Polygon, box
 
+from backend.processing.limits import check_deadline, check_values
 from backend.processing.loading.bands import Band, resolve_bands, with_common_names
 from backend.processing.loading.extents import (
     UTC, WGS84, BBox, TimeInterval, bbox_polygon, invalid, normalize_bbox, normalize_interval,
     parse_instant)
+from backend.processing.loading.grid import STAGE as GRID_STAGE
 from backend.processing.loading.grid import choose_geobox
 from backend.processing.loading.item_search import any_item, check_properties, find_items
 from backend.processing.loading.odc_load import load_cube, nominal_time
@@ -27,6 +30,21 @@ class LoadPlan:
     items: list[pystac.Item]
     geobox: GeoBox
     dates: int
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """The cube's dimensions, known before any graph is built."""
+        height, width = self.geobox.shape.yx
+        return {"t": self.dates, "bands": len(self.bands), "y": int(height), "x": int(width)}
+
+    @property
+    def values(self) -> int:
+        return math.prod(self.sizes.values())
+
+    def check_size(self, max_values: int | None, process_id: str) -> None:
+        """Refuse the load from the grid alone: a huge grid must never reach odc-stac, whose lazy graph
+        (one task per chunk) would take minutes and gigabytes to build."""
+        check_values(self.values, self.sizes, max_values, process_id)
 
 
 def _check_chunk_size(chunk_size: Any) -> int | None:
@@ -48,8 +66,12 @@ def plan_load(ref, metadata: dict, spatial_extent, temporal_extent, bands, prope
     found = find_items(ref, area, interval, filters)
     if not found.items:
         raise _no_data(ref, metadata, bbox, area, interval, found.before_properties)
-    parsed = list(parse_items(found.items))
+    parsed = []
+    for item in parse_items(found.items):
+        check_deadline(GRID_STAGE)
+        parsed.append(item)
     geobox = choose_geobox(parsed, bbox, area, target_crs, target_resolution)
+    check_deadline(GRID_STAGE)
     ((mid_lon, _),) = geobox.extent.centroid.to_crs("epsg:4326").points
     dates = len({p.solar_date_at(mid_lon).date() for p in parsed})  # odc-stac's solar-day groups
     return LoadPlan(chosen, found.items, geobox, dates)
@@ -58,17 +80,20 @@ def plan_load(ref, metadata: dict, spatial_extent, temporal_extent, bands, prope
 def load_collection_cube(ref, collection_metadata: dict, spatial_extent: dict | None,
                          temporal_extent: list | None, bands: list[str] | None,
                          properties: dict | None = None, *, chunk_size: int | None = None, target_crs=None,
-                         target_resolution=None, resampling: str = "nearest") -> xr.DataArray:
+                         target_resolution=None, resampling: str = "nearest",
+                         max_values: int | None = None) -> xr.DataArray:
     """The collection as a lazy (dask) DataArray (t, bands, y, x), float32, nodata as NaN, with the
     bands' common names as coordinate ``common_name`` along ``bands`` (see bands.py).
 
     ``ref``: a CollectionRef (static catalog or STAC API source). ``properties``: {property:
     predicate(value) -> bool}. ``target_crs``/``target_resolution`` override the grid rules of
-    grid.py; ``resampling`` applies to non-classification bands off the native grid.
+    grid.py; ``resampling`` applies to non-classification bands off the native grid. A cube of more
+    than ``max_values`` values is refused (ProcessGraphComplexity) before it is built.
     """
     _check_chunk_size(chunk_size)
     plan = plan_load(ref, collection_metadata, spatial_extent, temporal_extent, bands, properties,
                      target_crs=target_crs, target_resolution=target_resolution)
+    plan.check_size(max_values, "load_collection")
     cube = load_cube(plan.items, plan.bands, plan.geobox, chunk_size=chunk_size, resampling=resampling)
     return with_common_names(cube, plan.bands)
 

@@ -18,7 +18,7 @@ Rules (overridable with ``target_crs`` / ``target_resolution``):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from odc.geo import resxy_, xy_
@@ -30,7 +30,10 @@ from pyproj import CRS
 from shapely.geometry import Polygon
 
 from apicore import errors
+from backend.processing.limits import check_deadline
 from backend.processing.loading.extents import BBox, bbox_bounds_in, parse_crs
+
+STAGE = "the choice of the output grid"
 
 
 def _item_crs(p: ParsedItem) -> CRS:
@@ -45,7 +48,7 @@ def native_crs(parsed: Sequence[ParsedItem], area: Polygon | None) -> CRS:
     """The CRS covering most of the extent (see module doc); ties -> CRS of the earliest item."""
     weights: dict[str, float] = {}
     crs_of: dict[str, CRS] = {}
-    for p in parsed:  # parsed items come sorted by (time, id): dict order = first appearance
+    for p in _watched(parsed):  # parsed items come sorted by (time, id): dict order = first appearance
         crs = _item_crs(p)
         key = crs.to_wkt()
         crs_of.setdefault(key, crs)
@@ -57,6 +60,13 @@ def native_crs(parsed: Sequence[ParsedItem], area: Polygon | None) -> CRS:
     best = max(weights.values())
     key = next(k for k, w in weights.items() if w >= best * (1 - 1e-9))
     return crs_of[key]
+
+
+def _watched(parsed: Sequence[ParsedItem]) -> Iterator[ParsedItem]:
+    """The items, with the request's deadline checked before each (thousands of items take seconds)."""
+    for p in parsed:
+        check_deadline(STAGE)
+        yield p
 
 
 def _same(a: CRS, b: CRS) -> bool:
@@ -84,7 +94,7 @@ def choose_geobox(parsed: Sequence[ParsedItem], bbox: BBox | None, area: Polygon
                   target_crs: Any = None, target_resolution: Any = None) -> GeoBox:
     native = native_crs(parsed, area)
     out_crs = parse_crs(target_crs, "target_crs") if target_crs is not None else native
-    in_out_crs = [p for p in parsed if _same(_item_crs(p), out_crs)]
+    in_out_crs = [p for p in _watched(parsed) if _same(_item_crs(p), out_crs)]
     finest = None
     if in_out_crs:  # finest band grid of the items already in the output CRS
         finest = min((g for p in in_out_crs for g in p.geoboxes()),
@@ -106,7 +116,7 @@ def choose_geobox(parsed: Sequence[ParsedItem], bbox: BBox | None, area: Polygon
         bounds = bbox_bounds_in(bbox, out_crs)
     else:
         odc_crs = OdcCRS(out_crs.to_wkt())
-        boxes = [p.safe_geometry(odc_crs).boundingbox for p in parsed]
+        boxes = [p.safe_geometry(odc_crs).boundingbox for p in _watched(parsed)]
         bounds = (min(b.left for b in boxes), min(b.bottom for b in boxes),
                   max(b.right for b in boxes), max(b.top for b in boxes))
     epsg = out_crs.to_epsg()

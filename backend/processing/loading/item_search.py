@@ -22,11 +22,13 @@ import pystac
 from pystac.utils import str_to_datetime
 from shapely.geometry import Polygon, box, shape
 
+from backend.processing.limits import check_deadline
 from backend.processing.loading.extents import UTC, TimeInterval, invalid
 
 log = logging.getLogger(__name__)
 
 SEARCH_PAGE_SIZE = 250
+STAGE = "the item search"
 _STATIC_LOCK = threading.Lock()
 PropertyFilters = dict[str, Callable[[Any], bool]]
 
@@ -104,14 +106,27 @@ def _is_api(source: Any) -> bool:
 
 def _candidates(source: Any, stac_id: str, area: Polygon | None, interval: TimeInterval | None,
                 max_items: int | None = None) -> Iterable[pystac.Item]:
+    """The source's items (an API: those its search returns, page by page); the request's deadline is
+    checked before every item, so a slow source or a huge catalog ends at the deadline, not later."""
     if _is_api(source):
         search = source.client.search(
             collections=[stac_id], bbox=list(area.bounds) if area is not None else None,
             datetime=interval.to_stac() if interval is not None else None,
             method="POST", limit=SEARCH_PAGE_SIZE, max_items=max_items)
-        return search.items()
-    with _STATIC_LOCK:  # pystac resolves item links lazily, mutating the shared catalog objects
-        return list(source.items(stac_id))
+        for item in search.items():
+            check_deadline(STAGE)
+            yield item
+        return
+    while not _STATIC_LOCK.acquire(timeout=0.1):  # another request reads the catalog: wait, up to the deadline
+        check_deadline(STAGE)
+    try:  # pystac resolves item links lazily, mutating the shared catalog objects
+        items = []
+        for item in source.items(stac_id):
+            check_deadline(STAGE)
+            items.append(item)
+    finally:
+        _STATIC_LOCK.release()
+    yield from items
 
 
 @dataclass

@@ -49,7 +49,7 @@ def load_stac(url: str, spatial_extent: dict | None = None, temporal_extent: lis
     try:
         ref, metadata = open_stac(own_job_results(url, run_context), fetcher)
         cube = load_items_cube(ref, metadata, spatial_extent, temporal_extent, bands, filters or None,
-                               check_href=fetcher.check_href)
+                               check_href=fetcher.check_href, max_values=getattr(run_context, "max_pixels", None))
     except errors.ProcessParameterInvalid as exc:
         if exc.fields.get("process") == "load_collection":  # the shared loading code names its own process
             raise errors.ProcessParameterInvalid(process=PROCESS, parameter=exc.fields.get("parameter"),
