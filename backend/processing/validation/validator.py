@@ -27,7 +27,7 @@ from apicore import errors
 from backend.processing.engine.graph import Graph
 from backend.processing.validation import data_checks
 from backend.processing.validation.context import ValidationContext, as_validation_context
-from backend.processing.validation.schemas import is_callback, is_reference, schema_violation
+from backend.processing.validation.schemas import is_callback, is_reference, schema_violation, with_hint
 from backend.processing.validation.url_checks import check_urls
 
 MAX_NESTING = 64  # callbacks and UDP calls inside each other
@@ -144,6 +144,7 @@ class _Walker:
                 continue
             reason = schema_violation(declared[name].get("schema"), value)
             if reason is not None:
+                reason = with_hint(reason, process_id, name, value)
                 bad.add(name)
                 self.report(path, errors.ProcessParameterInvalid(process=process_id, parameter=name, reason=reason),
                             node=True)
