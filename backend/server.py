@@ -7,6 +7,7 @@ import logging
 from gunicorn.app.base import BaseApplication
 
 from backend.app import create_app
+from backend.gunicorn_worker import GUNICORN_OPTIONS
 from backend.jobs.process import ChildRunner
 from backend.processing.warmup import warm_up
 from backend.settings import Settings
@@ -57,7 +58,7 @@ def _serve(app, settings: Settings, development: bool) -> None:
         "bind": f"{settings.host}:{settings.port}",
         "workers": settings.workers,
         "threads": settings.threads,
-        "worker_class": "gthread",
+        **GUNICORN_OPTIONS,  # gthread worker; its own error answers (URL, headers too long) as openEO JSON
         "timeout": 120,
         "post_fork": post_fork,
         "post_worker_init": post_worker_init,

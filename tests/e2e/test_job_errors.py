@@ -37,7 +37,8 @@ def test_text_concat_with_an_object_fails_the_job(user):
     assert "Node 't'" in entry["message"] and "parameter 'data'" in entry["message"]
 
 
-def test_a_bug_in_an_implementation_fails_the_job_as_internal_and_is_not_charged(user, live_server, buggy_sgn):  # noqa: F811
+def test_a_bug_in_an_implementation_fails_the_job_as_internal_and_not_charged(user, live_server,
+                                                                             buggy_sgn):  # noqa: F811
     connection, user_id = user
     graph = {"load": {"process_id": "load_collection", "arguments": {
                  "id": DEMO_S2_COLLECTION, "spatial_extent": AREA, "temporal_extent": ["2022-06-01", "2022-07-01"],
