@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 from apicore import errors
 from backend.processing.engine.failures import process_failure
-from backend.processing.validation.schemas import ArgumentCheck, with_hint
+from backend.processing.validation.runtime_checks import ArgumentCheck
+from backend.processing.validation.schemas import with_hint
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,6 @@ def checked_arguments(process_id: str, spec: dict, arguments: dict[str, Any]) ->
 
 def coerce_pg_types(spec: dict, kwargs: dict[str, Any]) -> dict[str, Any]:
     from openeo_pg_parser_networkx.pg_schema import BoundingBox, TemporalInterval
-
     from pydantic import ValidationError
 
     subtypes = {p["name"]: _subtypes(p.get("schema", {})) for p in spec.get("parameters", [])}
