@@ -149,9 +149,7 @@ CASES = [
     # arrays.py: types and nulls of JSON arrays kept, spec errors
     ("array_append", {"data": [1, 2, 3], "value": 4, "label": "B01"}, Raises("ArrayNotLabeled")),
     ("array_concat", {"array1": ["a", "b"], "array2": [1, 2]}, ["a", "b", 1, 2]),
-    # the spec's test expects ArrayElementNotAvailable, but the schema's minimum of 0 refuses -1 before the
-    # process runs, as /validation does (the official suite only warns about the code)
-    ("array_element", {"data": [1, 2], "index": -1}, Raises("ProcessParameterInvalid")),
+    ("array_element", {"data": [1, 2], "index": -1}, Raises("ArrayElementNotAvailable")),
     ("array_element", {"data": [1, 2], "index": 2, "return_nodata": True}, None),
     ("array_element", {"data": [], "index": 0, "return_nodata": True}, None),
     ("array_find", {"data": ["A", "B", "C"], "value": "b"}, None),

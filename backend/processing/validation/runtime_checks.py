@@ -1,10 +1,15 @@
-"""Argument values checked at every process call (the engine), against the same schemas and with
-the same validators as /validation's check of literals (schemas.py).
+"""Argument values checked at every process call (the engine), against the same schemas as
+/validation's check of literals (schemas.py).
 
 At run time arguments are values: their JSON parts (literals, numbers and strings computed by other
 processes) are checked, while data cubes, arrays and callbacks — which JSON Schema cannot describe — are
 accepted as placeholders. The check runs for every node of every graph, so it is kept cheap: schemas
 that use only simple keywords are compiled into a Python predicate (see ``ArgumentCheck``).
+
+Numeric ranges (``minimum``, ``maximum``, ``exclusive*``) are not enforced here: the specs' own tests
+define the answer outside them — ``arccos(2)`` and ``ln(-1)`` are NaN (IEEE 754), ``array_element`` with
+index -1 raises ``ArrayElementNotAvailable`` — so the process decides. /validation still points them
+out in literals.
 """
 
 from __future__ import annotations
@@ -12,11 +17,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from jsonschema import Draft7Validator
+import functools
+import json
+
+from jsonschema import Draft7Validator, validators
 from jsonschema.exceptions import best_match
 
 from apicore.json_types import json_type
-from backend.processing.validation.schemas import MAX_REASON, Unresolved, describe, validator_for
+from backend.processing.validation.schemas import MAX_REASON, OpenEOValidator, Unresolved, describe
+
+RANGE_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _not_enforced(validator: Any, value: Any, instance: Any, schema: Any) -> None:
+    return None
+
+
+RuntimeValidator = validators.extend(OpenEOValidator, {keyword: _not_enforced for keyword in RANGE_KEYWORDS})
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(schema_json: str) -> Any:
+    return RuntimeValidator(json.loads(schema_json))
+
+
+def runtime_validator_for(schema: dict | list) -> Any:
+    if isinstance(schema, list):
+        schema = {"anyOf": schema} if schema else {}
+    return _compiled(json.dumps(schema, sort_keys=True, default=str))
+
 
 OPAQUE = Unresolved("<computed value>")
 _JSON_SCALARS = (str, int, float, bool, type(None))
@@ -41,13 +70,13 @@ def runtime_value(value: Any) -> Any:
 class ArgumentCheck:
     """A parameter's schema compiled once for checking run-time values (``violation``) many times.
 
-    Most schemas use only ``type``, ``items``, ``minimum``/``maximum`` and string ``enum``s; those are
+    Most schemas use only ``type``, ``items``, ranges (not enforced) and string ``enum``s; those are
     also compiled into a plain Python predicate that accepts a value in about a microsecond (jsonschema
     takes ~30 µs per array element). jsonschema decides whatever the predicate does not accept, and
     explains failures."""
 
     def __init__(self, schema: dict | list):
-        self.validator = validator_for(schema)
+        self.validator = runtime_validator_for(schema)
         self.accepts = _fast_predicate(schema)
 
     def violation(self, value: Any) -> str | None:
@@ -65,7 +94,7 @@ class ArgumentCheck:
         return reason if len(reason) <= MAX_REASON else reason[:MAX_REASON - 1] + "…"
 
 
-_FAST_KEYWORDS = {"type", "items", "minimum", "maximum", "enum"}
+_FAST_KEYWORDS = {"type", "items", "enum", *RANGE_KEYWORDS}
 
 
 def _fast_predicate(schema: Any) -> Callable[[Any], bool] | None:
@@ -90,7 +119,6 @@ def _fast_predicate(schema: Any) -> Callable[[Any], bool] | None:
     enum = schema.get("enum")
     if enum is not None and not all(isinstance(option, str) for option in enum):
         return None
-    low, high = schema.get("minimum"), schema.get("maximum")
 
     def accepts(value: Any) -> bool:
         if isinstance(value, Unresolved):
@@ -99,9 +127,6 @@ def _fast_predicate(schema: Any) -> Callable[[Any], bool] | None:
             return False
         if enum is not None and not (isinstance(value, str) and value in enum):
             return False
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if (low is not None and not value >= low) or (high is not None and not value <= high):
-                return False
         if item_check is not None and isinstance(value, list):
             return all(item_check(item) for item in value)
         return True
