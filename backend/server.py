@@ -10,6 +10,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from backend.app import create_app
+from backend.gunicorn_worker import GUNICORN_OPTIONS
 from backend.jobs.process import ChildRunner
 from backend.processing.warmup import warm_up
 from backend.settings import Settings
@@ -97,7 +98,7 @@ def _serve(app, settings: Settings, development: bool, runner: ChildRunner | Non
         "bind": f"{settings.host}:{settings.port}",
         "workers": settings.workers,
         "threads": settings.threads,
-        "worker_class": "gthread",
+        **GUNICORN_OPTIONS,  # gthread worker; its own error answers (URL, headers too long) as openEO JSON
         "timeout": 120,
         "pre_fork": pre_fork,
         "post_fork": post_fork,

@@ -5,7 +5,8 @@
 
 per plan (settings ``plans``; the first one is the default). Usage is measured, not guessed: CPU
 seconds and memory GB-seconds from Dask (the threads' CPU time in the tasks, and bytes of task results
-held × seconds), input megapixels from the cubes the graph loaded.
+held × seconds), input megapixels from the cubes the graph loaded. A failed request or job pays
+``failure_costs``: its usage terms when the user caused the failure, nothing when the backend did.
 """
 
 from __future__ import annotations
@@ -59,6 +60,30 @@ def usage_document(cpu_seconds: float, memory_gb_seconds: float, input_values: i
         "duration": {"value": round(duration, 3), "unit": "seconds"},
         "storage": {"value": int(output_bytes), "unit": "bytes"},
     }
+
+
+# Failure codes of batch jobs that are not openEO errors (jobs/failures.py, runner): the backend's ones.
+BACKEND_FAILURE_CODES = frozenset({"Internal", "StorageFailure", "ClusterUnavailable", "RunnerLost"})
+
+
+def caused_by_user(code: str, status: int | None = None) -> bool:
+    """Whether a failure is the user's doing: by the HTTP status of the openEO error when known (4xx), else
+    by its code (the spec's status for openEO codes; the runner's own codes such as TimeLimitExceeded,
+    BudgetExceeded, WorkerMemoryExceeded are the user's unless listed in ``BACKEND_FAILURE_CODES``)."""
+    if status is not None:
+        return status < 500
+    if code in BACKEND_FAILURE_CODES:
+        return False
+    known = errors.ALL_CODES.get(code)
+    return known is None or known.status < 500
+
+
+def failure_costs(plan: Plan, usage: dict[str, Any], user_caused: bool) -> float:
+    """What a failed synchronous request or batch job costs — one rule for both: a failure caused by the
+    user's input is charged its measured usage without the fixed fee, a failure of the backend nothing."""
+    if not user_caused:
+        return 0.0
+    return round(max(0.0, plan.costs(usage) - plan.fixed_fee), 3)
 
 
 def plan_for(plans: list[Plan], name: str | None) -> Plan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any, Callable
 
@@ -80,13 +81,23 @@ def frozen(key: str, build: Callable[[], Any]) -> FrozenJson:
     return document
 
 
+# Paging values any database takes (SQLite and PostgreSQL integers are 64-bit); larger ones were a 500.
+MAX_LIMIT = 1_000_000
+MAX_OFFSET = 1_000_000_000
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
 def paging_arguments() -> tuple[int | None, int]:
-    """``limit`` (≥ 1) and ``offset`` (≥ 0) query parameters, with a clear error when invalid."""
-    try:
-        limit = int(request.args["limit"]) if request.args.get("limit") else None
-        offset = int(request.args.get("offset") or 0)
-    except ValueError:
-        raise errors.BadRequest(reason="'limit' and 'offset' must be integers") from None
-    if (limit is not None and limit < 1) or offset < 0:
-        raise errors.BadRequest(reason="'limit' must be at least 1 and 'offset' at least 0")
-    return limit, offset
+    """``limit`` (1 … MAX_LIMIT, absent = everything) and ``offset`` (0 … MAX_OFFSET) query parameters;
+    anything else is a 400 naming the accepted range. For job logs ``offset`` is the id of an entry."""
+    return (_integer_argument("limit", 1, MAX_LIMIT, None), _integer_argument("offset", 0, MAX_OFFSET, 0))
+
+
+def _integer_argument(name: str, low: int, high: int, absent: int | None) -> int | None:
+    text = request.args.get(name)
+    if not text:
+        return absent
+    value = int(text) if _DIGITS.fullmatch(text) else None  # ASCII digits only: no "1e3", "+5", "1_000"
+    if value is None or not low <= value <= high:
+        raise errors.BadRequest(reason=f"'{name}' must be a whole number from {low:,} to {high:,}, not {text[:40]!r}")
+    return value

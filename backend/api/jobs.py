@@ -110,9 +110,9 @@ def job_logs(job_id: str):
     user = require_user()
     svc = services()
     job = svc.jobs.get(user.user_id, job_id)
-    limit, _ = paging_arguments()
+    limit, offset = paging_arguments()  # offset: the id of the last entry seen
     level = check_level(request.args.get("level") or "debug")
-    entries, more = svc.job_logs.read(job.job_id, request.args.get("offset"), level, limit)
+    entries, more = svc.job_logs.read(job.job_id, offset, level, limit)
     links = []
     if more and entries:
         links.append({"rel": "next", "type": "application/json",

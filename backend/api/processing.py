@@ -14,7 +14,7 @@ from flask import Blueprint, send_file
 from apicore import errors
 from apicore.flask_support import error_response
 from backend.accounting.holds import place_hold
-from backend.accounting.pricing import check_budget, plan_for, usage_document
+from backend.accounting.pricing import caused_by_user, check_budget, failure_costs, plan_for, usage_document
 from backend.accounting.usage import SyncUsageMeter
 from backend.api.context import api_root, json_body, require_user, services
 from backend.processing.engine.executor import RunContext
@@ -70,9 +70,10 @@ def _busy(error: errors.OpenEOError):
 
 
 def _settle_failure(ledger, user_id: str, ref: str, plan, meter, context, exc: BaseException) -> None:
-    """A failed request is charged what it used (no fixed fee) when the user caused the failure (4xx:
-    e.g. the time limit), and nothing when the backend did."""
-    user_error = isinstance(exc, errors.OpenEOError) and exc.status < 500
+    """A failed request pays the rule batch jobs pay too (``failure_costs``): what it used, without the
+    fixed fee, when the user caused the failure (an openEO 4xx: e.g. a bad argument, the time limit);
+    nothing when the backend did (5xx, or any other exception)."""
+    user_caused = isinstance(exc, errors.OpenEOError) and caused_by_user(exc.code, exc.status)
     used = usage_document(meter.cpu_seconds, meter.memory_gb_seconds, context.input_values, 0, 0)
-    charge = max(0.0, plan.costs(used) - plan.fixed_fee) if user_error else 0.0
-    ledger.settle(user_id, ref, charge, note=f"POST /result failed: {getattr(exc, 'code', type(exc).__name__)}")
+    ledger.settle(user_id, ref, failure_costs(plan, used, user_caused),
+                  note=f"POST /result failed: {getattr(exc, 'code', type(exc).__name__)}")

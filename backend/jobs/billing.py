@@ -3,8 +3,10 @@
 Starting a job holds min(estimated costs × ``hold_safety_factor``, budget, balance) — at least the
 plan's fixed fee, else 402. The hold's ledger ``ref`` is new for every start (``Job.billing_ref``), so a
 re-run is billed on its own. When the job ends:
-- finished, stopped by its user, failed for a reason the user can change (an openEO error of a process,
-  the time limit, the budget, out of memory): the measured costs are charged, capped by the hold;
+- finished, or stopped by its user: the measured costs are charged, capped by the hold;
+- failed for a reason the user can change (an openEO 4xx error of a process, the time limit, the budget,
+  out of memory): its measured usage without the fixed fee — the rule of failed synchronous requests
+  (``accounting.pricing.failure_costs``);
 - failed because of the backend (internal error, storage, cluster, runner lost too often): released.
 A runner that dies keeps the hold in place; the next attempt settles it once (settlements are
 idempotent), and a job failed after too many lost runners is released.
@@ -17,10 +19,8 @@ from typing import Any
 from apicore import errors
 from backend.accounting.holds import place_hold
 from backend.accounting.ledger import Ledger
-from backend.accounting.pricing import Plan, plan_for, usage_document
+from backend.accounting.pricing import Plan, caused_by_user, failure_costs, plan_for, usage_document
 from backend.jobs.estimate import input_pixels
-
-BACKEND_FAULTS = {"Internal", "StorageFailure", "ClusterUnavailable", "RunnerLost"}
 
 
 def estimated_costs(process: dict, plan: Plan, services: Any, api_root: str) -> float:
@@ -46,15 +46,21 @@ def measured_usage(stream: Any, input_values: int, seconds: float, output_bytes:
     return usage_document(stream.cpu_seconds, stream.memory_gb_seconds, input_values, seconds, output_bytes)
 
 
-def settle(ledger: Ledger, plans: list[Plan], claim: Any, usage: dict, code: str | None = None) -> float:
-    """Charge (or release, for backend faults) the claim's hold; returns the credits charged."""
+def settle(ledger: Ledger, plans: list[Plan], claim: Any, usage: dict, code: str | None = None,
+           status: int | None = None) -> float:
+    """Settle the claim's hold; returns the credits charged. ``code`` None: the job finished (or its user
+    stopped it): its costs. Else it failed with that code (``status``: the openEO error's HTTP status,
+    when it is one) and pays what a failed synchronous request pays (``failure_costs``)."""
     if not claim.billing_ref:
         return 0.0
-    if code in BACKEND_FAULTS:
+    plan = plan_for(plans, claim.plan)
+    if code is None:
+        return ledger.settle(claim.user_id, claim.billing_ref, plan.costs(usage), note=f"job {claim.job_id}")
+    if not caused_by_user(code, status):
         ledger.release(claim.user_id, claim.billing_ref, note=f"job {claim.job_id} failed: {code} (not charged)")
         return 0.0
-    costs = plan_for(plans, claim.plan).costs(usage)
-    return ledger.settle(claim.user_id, claim.billing_ref, costs, note=f"job {claim.job_id}")
+    return ledger.settle(claim.user_id, claim.billing_ref, failure_costs(plan, usage, True),
+                         note=f"job {claim.job_id} failed: {code} (usage without the fixed fee)")
 
 
 def running_costs(plans: list[Plan], claim: Any, usage: dict) -> float:

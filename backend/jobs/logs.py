@@ -48,7 +48,7 @@ class JobLogs:
             except IntegrityError:
                 continue
 
-    def read(self, job_id: str, offset: str | None, min_level: str, limit: int | None) -> tuple[list[dict], bool]:
+    def read(self, job_id: str, offset: str | int | None, min_level: str, limit: int | None) -> tuple[list[dict], bool]:
         """Entries after ``offset`` at or above ``min_level`` (one page), and whether more follow."""
         try:
             after = int(offset) if offset else 0

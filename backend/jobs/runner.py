@@ -218,7 +218,8 @@ class JobRunner:
             if exc.reason == SHUTDOWN:
                 return  # queued again: the hold stays for the next attempt
             usage = self._usage(job, 0)
-            costs = billing.settle(self.ledger, self.settings.plans, claim, usage)
+            code = "TimeLimitExceeded" if job.time_limited else "BudgetExceeded" if job.over_budget else None
+            costs = billing.settle(self.ledger, self.settings.plans, claim, usage, code)  # code None: stopped
             if job.time_limited:
                 self._fail(claim, f"The job ran longer than the time limit of {self.settings.job_time_limit:g} s "
                                   "and was stopped. Split it into smaller jobs (extent, dates).", "TimeLimitExceeded",
@@ -235,7 +236,7 @@ class JobRunner:
             self._fail_settled(job, str(exc), "StorageFailure")
         except errors.OpenEOError as exc:
             self._discard(run_dir)
-            self._fail_settled(job, exc.message, exc.code)
+            self._fail_settled(job, exc.message, exc.code, exc.status)
         except Exception as exc:  # noqa: BLE001 - every failure ends as a job error with a useful log entry
             self._discard(run_dir)
             message, code = describe_failure(exc, self.settings, lambda: input_pixels(
@@ -252,10 +253,10 @@ class JobRunner:
         values = job.context.input_values if job.context is not None else 0
         return billing.measured_usage(job.stream, values, time.monotonic() - job.started, output_bytes)
 
-    def _fail_settled(self, job: ActiveJob, message: str, code: str) -> None:
-        """Fail the job and settle its hold: charged unless the backend caused the failure."""
+    def _fail_settled(self, job: ActiveJob, message: str, code: str, status: int | None = None) -> None:
+        """Fail the job and settle its hold: its usage when the user caused the failure, else nothing."""
         usage = self._usage(job, 0)
-        costs = billing.settle(self.ledger, self.settings.plans, job.claim, usage, code)
+        costs = billing.settle(self.ledger, self.settings.plans, job.claim, usage, code, status)
         self._fail(job.claim, message, code, usage, costs)
 
     def _fail(self, claim: Claim, message: str, code: str, usage: dict | None = None,

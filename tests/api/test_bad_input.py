@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 UDP = {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}
@@ -46,6 +47,28 @@ def test_bad_paging_arguments(api):
     for query in ("limit=abc", "limit=0", "offset=-1"):
         response = requests.get(f"{api}/collections?{query}")
         assert response.status_code == 400 and response.json()["code"] == "BadRequest", query
+
+
+@pytest.mark.parametrize("query", ["limit=99999999999999999999", "offset=99999999999999999999", "limit=1000001",
+                                   "limit=1.5", "limit=%2B5", "offset=-3", "limit=1_0"])
+def test_paging_values_out_of_range_say_the_accepted_range(live_server, api, query):
+    """Every endpoint that pages: jobs, collections, job logs (huge values were a 500 OverflowError)."""
+    headers = live_server.auth_headers()
+    response = requests.post(f"{api}/jobs", json={"process": UDP}, headers=headers)
+    job_id = response.headers["OpenEO-Identifier"]
+    for path in ("jobs", "collections", f"jobs/{job_id}/logs"):
+        response = requests.get(f"{api}/{path}?{query}", headers=headers)
+        body = response.json()
+        assert (response.status_code, body["code"]) == (400, "BadRequest"), (path, body)
+        name = query.split("=")[0]
+        expected = "from 1 to 1,000,000" if name == "limit" else "from 0 to 1,000,000,000"
+        assert f"'{name}' must be a whole number {expected}" in body["message"], body["message"]
+
+
+def test_paging_values_in_range_work(live_server, api):
+    headers = live_server.auth_headers()
+    assert requests.get(f"{api}/jobs?limit=1000000&offset=1000000000", headers=headers).json()["jobs"] == []
+    assert len(requests.get(f"{api}/collections?limit=1&offset=0").json()["collections"]) == 1
 
 
 def test_garbage_authorization_headers(api):

@@ -11,6 +11,7 @@ from openeo.rest import OpenEoApiError
 
 from backend.demo import DEMO_S2_COLLECTION
 from tests.e2e.test_batch_jobs import big_cube, ndvi_composite, wait_for
+from tests.e2e.test_sync_processing import AREA
 
 pytestmark = pytest.mark.usefixtures("job_runner")
 
@@ -77,15 +78,55 @@ def test_deleting_a_queued_job_releases_its_hold(user, live_server, job_runner):
     assert balance(connection) == pytest.approx(1000 - costs_of_first, abs=1e-3)  # nothing else kept
 
 
-def test_job_failing_on_user_input_is_charged_what_it_used(user):
-    connection, _ = user
-    cube = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent={"west": 0, "south": 0, "east": 1, "north": 1},
-                                      temporal_extent=["2022-06-01", "2022-07-01"], bands=["B04"])
-    job = cube.create_job(out_format="GTiff")
+def charges(live_server, user_id: str, note_start: str) -> list[float]:
+    return [-entry.amount for entry in live_server.services.ledger.entries(user_id)
+            if entry.kind == "charge" and (entry.note or "").startswith(note_start)]
+
+
+def test_a_failure_caused_by_the_user_pays_its_usage_without_the_fixed_fee(user, live_server):
+    """One rule for jobs and synchronous requests: the same user error (an unknown band) costs the
+    usage terms only, in a batch job as in POST /result."""
+    connection, user_id = user
+    plan = live_server.services.settings.plans[0]
+    graph = {"process_graph": {  # as a plain graph: the client would refuse the unknown band itself
+        "load": {"process_id": "load_collection", "arguments": {
+            "id": DEMO_S2_COLLECTION, "spatial_extent": AREA, "temporal_extent": ["2022-06-01", "2022-07-01"],
+            "bands": ["B99"]}},
+        "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "load"}, "format": "GTiff"},
+                 "result": True}}}
+    job = connection.create_job(graph)
     job.start()
     metadata = wait_for(job, {"error"})
-    assert 1.0 <= metadata["costs"] < 1.1  # the fixed fee, nothing was loaded
-    assert balance(connection) == pytest.approx(1000 - metadata["costs"], abs=1e-3)
+    (entry,) = job.logs(level="error")
+    assert entry["code"] == "ProcessParameterInvalid" and "B99" in entry["message"]
+    usage_terms = round(plan.costs(metadata["usage"]) - plan.fixed_fee, 3)
+    assert metadata["costs"] == usage_terms < plan.fixed_fee
+    assert charges(live_server, user_id, f"job {job.job_id} failed") == [usage_terms]
+    with pytest.raises(OpenEoApiError) as failure:
+        connection.download(graph)
+    assert failure.value.http_status_code == 400 and failure.value.code == "ProcessParameterInvalid"
+    assert charges(live_server, user_id, "POST /result failed") == [0.0]  # it failed before using anything
+    assert balance(connection) == pytest.approx(1000 - usage_terms, abs=1e-3)
+    ledger = live_server.services.ledger
+    assert ledger.balance(user_id) == pytest.approx(ledger.sum_of_entries(user_id))
+
+
+def test_a_job_stopped_by_the_time_limit_pays_its_usage_without_the_fixed_fee(user, live_server, job_runner):
+    connection, user_id = user
+    plan = live_server.services.settings.plans[0]
+    original = job_runner.settings
+    job_runner.settings = original.model_copy(update={"job_time_limit": 1.5})
+    try:
+        job = big_cube(connection).create_job(out_format="GTiff")
+        job.start()
+        metadata = wait_for(job, {"error", "finished"}, timeout=60)
+    finally:
+        job_runner.settings = original
+    assert metadata["status"] == "error" and job.logs(level="error")[0]["code"] == "TimeLimitExceeded"
+    usage_terms = round(plan.costs(metadata["usage"]) - plan.fixed_fee, 3)
+    assert usage_terms > 0 and metadata["costs"] == usage_terms  # it loaded and computed for 1.5 s
+    assert charges(live_server, user_id, f"job {job.job_id} failed") == [usage_terms]
+    assert balance(connection) == pytest.approx(1000 - usage_terms, abs=1e-3)
 
 
 def test_start_without_credits_is_402_and_bad_budgets_are_refused(user, live_server):

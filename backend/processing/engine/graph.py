@@ -33,7 +33,8 @@ class Graph:
             found = "no node" if not results else f"{len(results)} nodes ({', '.join(sorted(results))})"
             raise errors.ProcessGraphInvalid(
                 f"{where} must have exactly one node with \"result\": true; {found} has it.")
-        dependencies = {node_id: set(_node_references(node["arguments"])) for node_id, node in process_graph.items()}
+        dependencies = {node_id: set(_node_references(node["arguments"], node_id, where))
+                        for node_id, node in process_graph.items()}
         for node_id, refs in dependencies.items():
             unknown = {ref for ref in refs if ref not in process_graph}
             if unknown:
@@ -54,14 +55,22 @@ def _check_node(node_id: str, node: Any, where: str) -> None:
     node.setdefault("arguments", {})
 
 
-def _node_references(value: Any) -> Iterator[str]:
-    """``from_node`` references in an argument value, not descending into callbacks (own scope)."""
+def _node_references(value: Any, node_id: str, where: str) -> Iterator[str]:
+    """``from_node`` references in an argument value, not descending into callbacks (own scope).
+    A reference whose target is not a string (``{"from_node": 5}``) is refused here: it can never resolve."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if isinstance(item.get("from_node"), str) and len(item) == 1:
-                yield item["from_node"]
+            if len(item) == 1 and ("from_node" in item or "from_parameter" in item):
+                key, target = next(iter(item.items()))
+                if not isinstance(target, str):
+                    kind = "node" if key == "from_node" else "parameter"
+                    raise errors.ProcessGraphInvalid(
+                        f"Node '{node_id}' in {where} has {{\"{key}\": {target!r}}}: name the {kind} by its id, "
+                        "a string.")
+                if key == "from_node":
+                    yield target
             elif "process_graph" in item and len(item) == 1:
                 continue
             else:

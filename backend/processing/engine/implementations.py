@@ -1,5 +1,10 @@
 """Process ids → Python callables, called with checked, coerced arguments and openEO errors.
 
+Every call checks the given argument values against the parameters' JSON schemas of the process spec
+(the check /validation makes on literals, here on the resolved values, so computed values are checked
+too); what a process then raises is classified by failures.py: the user's mistakes are 4xx, anything
+unexpected 500 ``Internal``.
+
 openeo-processes-dask functions take pg-parser types for some arguments (BoundingBox,
 TemporalInterval): we convert by the parameter's declared subtype, never by the value's shape, so a
 string that looks like a date stays a string where the spec says string.
@@ -9,13 +14,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from apicore import errors
-
-log = logging.getLogger(__name__)
+from backend.processing.engine.failures import process_failure
+from backend.processing.validation.runtime_checks import ArgumentCheck
+from backend.processing.validation.schemas import with_hint
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,12 @@ class Implementation:
     @functools.cached_property
     def python_parameters(self) -> frozenset[str]:
         return frozenset(inspect.signature(self.function).parameters)
+
+    @functools.cached_property
+    def argument_checks(self) -> dict[str, ArgumentCheck]:
+        """The spec's parameter schemas compiled for run-time checks (those with a schema), built once."""
+        return {p["name"]: ArgumentCheck(p["schema"]) for p in self.spec.get("parameters", [])
+                if p.get("schema") not in (None, {}, [])}
 
 
 class Implementations:
@@ -46,6 +57,7 @@ class Implementations:
     def call(self, process_id: str, arguments: dict[str, Any], inherited: dict[str, Any], context: Any,
              node_id: str) -> Any:
         entry = self._entries[process_id]
+        check_argument_values(process_id, node_id, entry, arguments)
         kwargs = _accepted(process_id, entry, checked_arguments(process_id, entry.spec, arguments))
         if entry.coerce_pg_types:
             kwargs = coerce_pg_types(entry.spec, kwargs)
@@ -80,6 +92,25 @@ def _accepted(process_id: str, entry: Implementation, kwargs: dict[str, Any]) ->
     return accepted
 
 
+def check_argument_values(process_id: str, node_id: str, entry: Implementation, arguments: dict[str, Any]) -> None:
+    """The given (not defaulted) argument values against the parameters' schemas: 400
+    ``ProcessParameterInvalid`` naming the node and parameter, as /validation reports it.
+
+    A no-data value (``null``) as the whole argument is left to the process: the spec passes no-data
+    through even where a schema omits null (e.g. normalized_difference's tests), and computed values
+    are often null."""
+    checks = entry.argument_checks
+    for name, value in arguments.items():
+        check = checks.get(name)
+        if check is None or value is None:
+            continue
+        reason = check.violation(value)
+        if reason is not None:
+            error = errors.ProcessParameterInvalid(process=process_id, parameter=name,
+                                                   reason=with_hint(reason, process_id, name, value))
+            raise errors.ProcessParameterInvalid(f"Node '{node_id}': {error.message}")
+
+
 def checked_arguments(process_id: str, spec: dict, arguments: dict[str, Any]) -> dict[str, Any]:
     """Arguments with spec defaults applied; unknown or missing required ones are refused."""
     declared = {p["name"]: p for p in spec.get("parameters", [])}
@@ -99,36 +130,21 @@ def checked_arguments(process_id: str, spec: dict, arguments: dict[str, Any]) ->
 
 def coerce_pg_types(spec: dict, kwargs: dict[str, Any]) -> dict[str, Any]:
     from openeo_pg_parser_networkx.pg_schema import BoundingBox, TemporalInterval
+    from pydantic import ValidationError
 
     subtypes = {p["name"]: _subtypes(p.get("schema", {})) for p in spec.get("parameters", [])}
     for name, value in list(kwargs.items()):
-        if "bounding-box" in subtypes.get(name, ()) and isinstance(value, dict):
-            kwargs[name] = BoundingBox(**value)
-        elif "temporal-interval" in subtypes.get(name, ()) and isinstance(value, list):
-            kwargs[name] = TemporalInterval(value)
+        try:
+            if "bounding-box" in subtypes.get(name, ()) and isinstance(value, dict):
+                kwargs[name] = BoundingBox(**value)
+            elif "temporal-interval" in subtypes.get(name, ()) and isinstance(value, list):
+                kwargs[name] = TemporalInterval(value)
+        except ValidationError as exc:  # the user's value (e.g. an unknown CRS, a date that is none)
+            reason = "; ".join(f"{error['msg']} ({error['input']!r})" for error in exc.errors()[:3])
+            raise errors.ProcessParameterInvalid(process=spec.get("id", "?"), parameter=name, reason=reason) from None
     return kwargs
 
 
 def _subtypes(schema: dict | list) -> set[str]:
     schemas = schema if isinstance(schema, list) else [schema]
     return {s.get("subtype") for s in schemas if isinstance(s, dict) and s.get("subtype")}
-
-
-def process_failure(process_id: str, node_id: str, exc: Exception) -> errors.OpenEOError:
-    """openeo-processes-dask raises exceptions named after openEO error codes: keep the code."""
-    name = type(exc).__name__
-    message = f"Process '{process_id}' (node '{node_id}') failed: {exc}"
-    if _is_openeo_exception(exc):
-        error = errors.OpenEOError(message)
-        error.code, error.status = name, 400
-        return error
-    if isinstance(exc, (ValueError, TypeError, KeyError, IndexError)):
-        return errors.ProcessParameterInvalid(message)  # raised on argument values that do not fit
-    log.exception("process %s (node %s) raised %s", process_id, node_id, name)
-    return errors.Internal(message=f"{message} ({name})")
-
-
-def _is_openeo_exception(exc: Exception) -> bool:
-    from openeo_processes_dask.process_implementations.exceptions import OpenEOException
-
-    return isinstance(exc, OpenEOException)

@@ -31,6 +31,8 @@ import numpy as np
 import xarray as xr
 from openeo_processes_dask.process_implementations.exceptions import DimensionNotAvailable
 
+from apicore import errors
+
 
 def _as_array(value: Any) -> Any:
     """The callback's answer as a numpy/dask array (labelled arrays lose their labels here)."""
@@ -51,8 +53,10 @@ def _per_element(result: Any, outer: tuple[int, ...]) -> Any:
         return np.broadcast_to(np.asarray(result)[None], (*outer, 1))
     if result.ndim == 1:  # one constant array for every element
         return np.broadcast_to(np.asarray(result), (*outer, result.shape[0]))
-    raise ValueError(f"apply_dimension: the process returned values of shape {tuple(result.shape)}; expected an "
-                     f"array (or a single value) for each of the {outer} elements along the other dimensions")
+    raise errors.ProcessParameterInvalid(
+        process="apply_dimension", parameter="process",
+        reason=f"the process returned values of shape {tuple(result.shape)}; expected an array (or a single "
+               f"value) for each of the {outer} elements along the other dimensions")
 
 
 def apply_dimension(data: xr.DataArray, process: Callable, dimension: str, target_dimension: str | None = None,
@@ -62,7 +66,7 @@ def apply_dimension(data: xr.DataArray, process: Callable, dimension: str, targe
                                     f"(dimensions: {list(data.dims)})")
     target = None if target_dimension in (None, dimension) else target_dimension
     if target is not None and target in data.dims and data.sizes[target] != 1:
-        raise ValueError(
+        raise errors.ProcessParameterInvalid(
             f"apply_dimension: the target dimension {target!r} already exists with {data.sizes[target]} labels. "
             "The openEO process defines a target dimension that does not exist yet or has a single label only: "
             f"reduce {target!r} first or choose a new name for target_dimension.")
@@ -76,7 +80,8 @@ def apply_dimension(data: xr.DataArray, process: Callable, dimension: str, targe
     result = _per_element(_as_array(result), tuple(values.shape[:-1]))
     count = result.shape[-1]
     if count == 0:
-        raise ValueError("apply_dimension: the process must return an array with at least one element")
+        raise errors.ProcessParameterInvalid(process="apply_dimension", parameter="process",
+                                             reason="the process must return an array with at least one element")
 
     coords = {name: coord for name, coord in moved.coords.items() if dimension not in coord.dims}
     out = xr.DataArray(result, dims=moved.dims, coords=coords, attrs=dict(moved.attrs), name=data.name)

@@ -5,7 +5,8 @@ raises ("unsupported operand type(s) for +: 'NoneType' and 'int'") where the spe
 and ``subtract``/``add``/``multiply``/``power``/``normalized_difference`` on integer arrays wrap
 around (uint16 ``1 - 2`` is 65535: an NDVI of 4.63 where -0.0104 is right), so integer arrays are
 computed as float64. ``e`` disappears from openeo-processes-dask without its ``ml`` extra (its
-``except ImportError as e`` deletes the module attribute ``e``).
+``except ImportError as e`` deletes the module attribute ``e``). ``power`` of plain numbers overflows
+to ±inf (IEEE 754) instead of building unbounded Python integers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import functools
 import math
 from typing import Any, Callable
 
+import numpy as np
 from openeo_processes_dask.process_implementations import math as lib
 
 from backend.processing.processes.math_overrides import divide as ieee_divide
@@ -22,6 +24,24 @@ from backend.processing.processes.values import no_wrap, null_in_null_out
 
 def e() -> float:
     return math.e
+
+
+def power(base: Any, p: Any) -> Any:
+    """Plain numbers as IEEE 754 doubles, as the spec's numbers are (its tests include ±Infinity): a
+    result beyond about 1.8e308 is +inf or -inf, where Python's ``10 ** 100000`` builds a 100,001-digit
+    integer (no answer can carry it) and ``10 ** 10 ** 9`` would hold the worker for minutes.
+    Integer powers that fit a double exactly stay integers (``power(3, 3)`` is 27)."""
+    if _plain_number(base) and _plain_number(p):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = float(np.power(np.float64(base), np.float64(p)))
+        if isinstance(base, int) and isinstance(p, int) and p >= 0 and abs(result) < 2 ** 53:
+            return base ** p
+        return result
+    return lib.power(no_wrap(base), no_wrap(p))
+
+
+def _plain_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _without_wrap(function: Callable) -> Callable:
@@ -42,7 +62,7 @@ _NULL_IN_NULL_OUT: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "multiply": (_without_wrap(lib.multiply), ("x", "y")),
     "divide": (ieee_divide, ("x", "y")),
     "normalized_difference": (_without_wrap(lib.normalized_difference), ("x", "y")),
-    "power": (_without_wrap(lib.power), ("base", "p")),
+    "power": (power, ("base", "p")),
     "mod": (lib.mod, ("x", "y")),
     "sgn": (lib.sgn, ("x",)),
     "sqrt": (lib.sqrt, ("x",)),

@@ -28,6 +28,7 @@ from openeo_processes_dask.process_implementations.exceptions import (DimensionN
                                                                       TemporalExtentEmpty,
                                                                       TooManyDimensions)
 
+from apicore import errors
 from backend.processing.processes.values import plain
 
 UTC = dt.timezone.utc
@@ -74,7 +75,8 @@ def _utc_naive(text: Any) -> np.datetime64 | None:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"not a valid date or date-time: {text!r}") from None
+        raise errors.ProcessParameterInvalid(f"{text!r} is not a valid date or date-time: write it as RFC 3339, "
+                                             "e.g. 2020-06-01 or 2020-06-01T12:00:00Z.") from None
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return np.datetime64(value, "ns")
@@ -196,7 +198,9 @@ def _geometries(geojson: Any, crs: Any) -> Any:
     import shapely.geometry
 
     if not isinstance(geojson, dict) or "type" not in geojson:
-        raise ValueError("filter_spatial: `geometries` must be a GeoJSON object")
+        raise errors.ProcessParameterInvalid(process="filter_spatial", parameter="geometries",
+                                             reason="this backend takes a GeoJSON object here (a vector cube is "
+                                                    "not supported)")
     if geojson["type"] == "FeatureCollection":
         shapes = [shapely.geometry.shape(f["geometry"]) for f in geojson.get("features", []) if f.get("geometry")]
     elif geojson["type"] == "Feature":

@@ -14,6 +14,7 @@ import datetime as dt
 import re
 from typing import Any, Callable
 
+from apicore import errors
 from backend.processing.processes.values import plain
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -30,14 +31,15 @@ class _Instant:
 
     def __init__(self, text: str):
         if not isinstance(text, str):
-            raise ValueError(f"expected a date or date-time string, got {text!r}")
+            raise errors.ProcessParameterInvalid(f"Expected a date or date-time string, got {text!r}.")
         self.text = text.strip()
         self.date_only = bool(_DATE.match(self.text))
         leap = _LEAP_SECOND.search(self.text)
         try:
             value = dt.datetime.fromisoformat(_LEAP_SECOND.sub(r"\g<1>59", self.text) if leap else self.text)
         except ValueError:
-            raise ValueError(f"not a valid date or date-time (RFC 3339): {text!r}") from None
+            raise errors.ProcessParameterInvalid(f"{text!r} is not a valid date or date-time: write it as RFC 3339, "
+                                                 "e.g. 2020-06-01 or 2020-06-01T12:00:00Z.") from None
         if leap:
             value += dt.timedelta(seconds=1)  # 23:59:60 is the instant before the next day's 00:00:00
         self.naive = value.tzinfo is None

@@ -20,6 +20,7 @@ from openeo_processes_dask.process_implementations import math as lib
 from openeo_processes_dask.process_implementations.exceptions import (QuantilesParameterConflict,
                                                                       QuantilesParameterMissing)
 
+from apicore import errors
 from backend.processing.processes.values import is_array, is_number, json_list, plain
 
 _MISSING = object()  # "the result is null"
@@ -134,7 +135,8 @@ def count(data: Any, condition: Any = None, context: Any = None, axis: int | Non
         return len(values)
     if callable(condition):
         return sum(1 for v in values if plain(condition(named_parameters={"x": v, "context": context})) is True)
-    raise ValueError("count: `condition` must be null, true or a child process")
+    raise errors.ProcessParameterInvalid(process="count", parameter="condition",
+                                         reason="must be null, true or a child process")
 
 
 FIXES: dict[str, Callable] = {

@@ -5,6 +5,8 @@
 * References (``{"from_node"}``, ``{"from_parameter"}``) and callbacks (``{"process_graph"}``) nested in
   a literal value are unknown until run time: they are replaced by a placeholder that every keyword
   accepts, so ``[1, {"from_parameter": "nir"}]`` still gets its array and number checks.
+* The engine checks the resolved values at every process call with the same validators
+  (runtime_checks.py).
 * ``format`` is not asserted (openEO dates such as "2022-06-01T00:00:00" without an offset would fail
   a strict RFC 3339 check; load_collection's own dry run checks its extents).
 """
@@ -72,6 +74,20 @@ def with_placeholders(value: Any) -> Any:
     if isinstance(value, list):
         return [with_placeholders(item) for item in value]
     return value
+
+
+# What to do instead, for mistakes the schema's own words do not explain: (process, parameter, JSON type
+# of the wrong value) → hint appended to the reason.
+HINTS = {
+    ("load_geojson", "data", "string"): "to read GeoJSON from a URL use load_url with format 'GeoJSON'",
+    ("aggregate_spatial", "geometries", "string"): ("pass the geometries inline as GeoJSON; URLs are not fetched "
+                                                    "by this backend here (load_url reads allowed ones)"),
+}
+
+
+def with_hint(reason: str, process_id: str, parameter: str, value: Any) -> str:
+    hint = HINTS.get((process_id, parameter, json_type(value)))
+    return f"{reason}; {hint}" if hint else reason
 
 
 def _accepting_unresolved(check):

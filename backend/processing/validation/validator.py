@@ -30,7 +30,7 @@ from backend.processing.engine.graph import Graph
 from backend.processing.validation import data_checks
 from backend.processing.validation.band_checks import check_bands
 from backend.processing.validation.context import ValidationContext, as_validation_context
-from backend.processing.validation.schemas import is_callback, is_reference, schema_violation
+from backend.processing.validation.schemas import is_callback, is_reference, schema_violation, with_hint
 from backend.processing.validation.url_checks import check_urls
 
 MAX_NESTING = 64  # callbacks and UDP calls inside each other
@@ -150,6 +150,7 @@ class _Walker:
                 continue
             reason = schema_violation(declared[name].get("schema"), value)
             if reason is not None:
+                reason = with_hint(reason, process_id, name, value)
                 bad.add(name)
                 self.report(path, errors.ProcessParameterInvalid(process=process_id, parameter=name, reason=reason),
                             node=True)
