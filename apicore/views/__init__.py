@@ -9,10 +9,11 @@ from collections.abc import Iterable
 from flask import Blueprint, Flask
 
 from apicore.services import OpenEOServices
-from apicore.views import account, collections, discovery, process_graphs, processes, processing, validation
+from apicore.views import (account, collections, discovery, jobs, process_graphs, processes, processing,
+                           validation)
 
 SHARED_BLUEPRINTS: tuple[Blueprint, ...] = (discovery.bp, account.bp, collections.bp, processes.bp,
-                                             process_graphs.bp, processing.bp, validation.bp)
+                                             process_graphs.bp, processing.bp, validation.bp, jobs.bp)
 
 
 def register_openeo_api(app: Flask, services: OpenEOServices,
