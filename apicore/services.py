@@ -43,8 +43,9 @@ class Page(NamedTuple):
 class Download:
     """A file answer (``POST /result``): a local file (``path``) or a stream (``chunks``, e.g. a proxied
     upstream body), its media type, the file name offered to clients, extra headers (``OpenEO-Costs``,
-    ``OpenEO-Identifier``, ``Link``, ``Content-Disposition``, ...) and what to do once the answer is
-    sent or abandoned (delete a temporary directory, close an upstream connection)."""
+    ``OpenEO-Identifier``, ``Link``, ``Content-Disposition``, ...) and ``cleanup``: what to do once the
+    body no longer needs it (delete a temporary directory, close an upstream connection). The view runs
+    it as soon as it has opened a local file, and when the server closes a stream (sent or abandoned)."""
 
     media_type: str
     path: str | os.PathLike | None = None
