@@ -32,7 +32,8 @@ def test_formats_match_ignoring_case_with_backends_per_format_and_parameter(form
     assert "federation:backends" not in output["GTiff"]
     assert output["netCDF"]["federation:backends"] == ["b1"]
     assert output["Parquet"]["federation:backends"] == ["b2"]
-    assert "geojson" not in merged.document["input"] and "federation:backends" not in merged.document["input"]["GeoJSON"]
+    assert "geojson" not in merged.document["input"]
+    assert "federation:backends" not in merged.document["input"]["GeoJSON"]
     parameters = {name: p.get("federation:backends") for name, p in output["GTiff"]["parameters"].items()}
     assert parameters == {"compression": None, "predictor": ["b1"], "blocksize": None, "overviews": None,
                           "overview_resampling": None, "tiled": ["b2"]}
