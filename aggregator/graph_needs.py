@@ -62,11 +62,11 @@ def analyse(process_graph: Mapping, resolve_udp: UdpResolver | None = None) -> G
 
 
 def _nodes(graph: Any, prefix: str) -> Iterator[tuple[str, Mapping]]:
-    if not isinstance(graph, Mapping) or not graph:
+    if not isinstance(graph, dict) or not graph:
         raise errors.ProcessGraphInvalid(f"The process graph{f' at {prefix}' if prefix else ''} must be an "
                                          "object of process nodes.")
     for node_id, node in graph.items():
-        if not isinstance(node, Mapping) or not isinstance(node.get("process_id"), str):
+        if not isinstance(node, dict) or not isinstance(node.get("process_id"), str):
             raise errors.ProcessGraphInvalid(f"Node '{prefix}{node_id}' must be an object with a process_id.")
         yield f"{prefix}{node_id}", node
 
@@ -75,7 +75,7 @@ def _walk(graph: Any, needs: GraphNeeds, resolve: UdpResolver | None, prefix: st
           top_level: bool) -> None:
     for node_id, node in _nodes(graph, prefix):
         process_id, namespace = node["process_id"], node.get("namespace")
-        arguments = node.get("arguments") if isinstance(node.get("arguments"), Mapping) else {}
+        arguments = node.get("arguments") if isinstance(node.get("arguments"), dict) else {}
         udp = resolve(process_id) if resolve is not None and namespace in (None, "user") else None
         if udp is not None:
             needs.udps.add(process_id)
@@ -96,7 +96,7 @@ def _walk(graph: Any, needs: GraphNeeds, resolve: UdpResolver | None, prefix: st
 
 def _callbacks(value: Any) -> Iterator[Any]:
     """The child graphs (``{"process_graph": ...}``) anywhere inside an argument value."""
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         if "process_graph" in value:
             yield value["process_graph"]
         else:
@@ -134,7 +134,7 @@ def _interval(value: Any) -> tuple[tuple[datetime | None, datetime | None] | Non
 
 
 def _bbox(extent: Any) -> tuple[float, float, float, float] | None:
-    if not isinstance(extent, Mapping):
+    if not isinstance(extent, dict):
         return None
     if all(k in extent for k in ("west", "south", "east", "north")):
         try:
@@ -152,7 +152,7 @@ def _bbox(extent: Any) -> tuple[float, float, float, float] | None:
 
 
 def _positions(geojson: Any) -> Iterator[tuple[float, float]]:
-    if isinstance(geojson, Mapping):
+    if isinstance(geojson, dict):
         for key in ("coordinates", "geometry", "geometries", "features"):
             if key in geojson:
                 yield from _positions(geojson[key])

@@ -70,7 +70,7 @@ class SplitPlan:
 
 def force_backend_of(body: Mapping) -> str | None:
     """``federation:force-backend`` of a request body (``job_options`` or top level), if any."""
-    options = body.get("job_options") if isinstance(body.get("job_options"), Mapping) else {}
+    options = body.get("job_options") if isinstance(body.get("job_options"), dict) else {}
     given = [value for value in (options.get(FORCE_BACKEND), body.get(FORCE_BACKEND)) if value is not None]
     if any(not isinstance(value, str) for value in given):
         raise FederationNoBackend(f"{FORCE_BACKEND} must be a backend id (a string), see `federation` in GET /.")
@@ -148,7 +148,7 @@ def _assess(backend: BackendConfig, needs: GraphNeeds, collections: CollectionIn
 
 def _extent_fits(use: CollectionLoad, document: Mapping) -> tuple[list[str], bool]:
     """Problems of a backend's collection extent with one load, and whether it covers the load fully."""
-    extent = document.get("extent") if isinstance(document.get("extent"), Mapping) else {}
+    extent = document.get("extent") if isinstance(document.get("extent"), dict) else {}
     bboxes = [b for b in (extent.get("spatial") or {}).get("bbox") or () if isinstance(b, list) and len(b) in (4, 6)]
     intervals = [i for i in (extent.get("temporal") or {}).get("interval") or () if isinstance(i, list) and len(i) == 2]
     problems, complete = [], True

@@ -70,7 +70,7 @@ def union_by_name(values: Values, ctx: _Context, path: str) -> list:
     merged = []
     for _, items in values:
         for item in items if isinstance(items, list) else ():
-            name = item.get("name") if isinstance(item, Mapping) else None
+            name = item.get("name") if isinstance(item, dict) else None
             if name not in names or name is None:
                 names.add(name)
                 merged.append(item)
@@ -84,7 +84,7 @@ def union_by_key(values: Values, ctx: _Context, path: str) -> dict:
 
 
 def union_of_extents(values: Values, ctx: _Context, path: str) -> dict:
-    values = [(b, e) for b, e in values if isinstance(e, Mapping)]
+    values = [(b, e) for b, e in values if isinstance(e, dict)]
     first = values[0][1]
     spatial = [(e.get("spatial") or {}).get("bbox") for _, e in values]
     temporal = [(e.get("temporal") or {}).get("interval") for _, e in values]
@@ -130,6 +130,7 @@ COLLECTION_RULES: dict[str, Rule] = {
 }
 DEFAULT_RULE: Rule = first_non_null_recorded
 SKIPPED = frozenset({"links", FEDERATION_BACKENDS})  # set by the merge itself
+BAND_FIELDS = frozenset({"summaries", "bands"})  # where bands get federation:backends
 
 
 def merge_collection(collection_id: str, documents: Mapping[str, Mapping], *, root_url: str,
@@ -149,13 +150,16 @@ def merge_collection(collection_id: str, documents: Mapping[str, Mapping], *, ro
     merged["links"] = links
     merged[FEDERATION_BACKENDS] = backends
     summaries = merged.get("summaries")
-    merged["summaries"] = {**(summaries if isinstance(summaries, Mapping) else {}), FEDERATION_BACKENDS: backends}
+    merged["summaries"] = {**(summaries if isinstance(summaries, dict) else {}), FEDERATION_BACKENDS: backends}
     return Merged(merged, tuple(conflicts.found))
 
 
 def _merge_fields(documents: list[tuple[str, Mapping]], conflicts: Conflicts) -> dict:
     holders = {b: names for b, doc in documents if (names := cube.band_names(doc)) is not None}
     ctx = _Context(conflicts, len(documents), holders)
+    # the same bands everywhere: no band needs federation:backends, equal band fields need no merge
+    band_sets = list(holders.values())
+    same_bands = len(band_sets) in (0, len(documents)) and all(names == band_sets[0] for names in band_sets)
     merged: dict[str, Any] = {}
     for key in union_lists([list(doc) for _, doc in documents]):
         if key in SKIPPED:
@@ -163,6 +167,11 @@ def _merge_fields(documents: list[tuple[str, Mapping]], conflicts: Conflicts) ->
         values = [(b, doc[key]) for b, doc in documents if doc.get(key) is not None]
         if not values:
             merged[key] = None
+            continue
+        first = values[0][1]
+        if (len(values) == ctx.count and (same_bands or key not in BAND_FIELDS)
+                and all(value == first for _, value in values[1:])):
+            merged[key] = first  # every backend says the same: every rule would keep it
             continue
         rule = COLLECTION_RULES.get(key, DEFAULT_RULE)
         try:
@@ -207,7 +216,7 @@ class CollectionListing:
 
 def _entries(listing: Mapping) -> Iterable[Mapping]:
     for entry in listing.get("collections") or ():
-        if isinstance(entry, Mapping) and isinstance(entry.get("id"), str):
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
             yield entry
 
 

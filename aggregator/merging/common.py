@@ -60,8 +60,8 @@ def preference(backend_ids: Iterable[str], weights: Mapping[str, float] | None =
 
 def backends_field(have: Iterable[str], of_all: Collection[str]) -> list[str] | None:
     """Sorted ``have`` when it is not every backend of ``of_all`` (else None: the field is left out)."""
-    have = sorted(set(have))
-    return None if len(have) >= len(of_all) and set(have) >= set(of_all) else have
+    have = set(have)
+    return None if len(have) >= len(of_all) and have.issuperset(of_all) else sorted(have)
 
 
 def with_missing(document: dict, missing: Iterable[str]) -> dict:
@@ -170,7 +170,7 @@ def merge_object(versions: list[tuple[str, Any]], rules: Mapping[str, FieldRule]
     first = versions[0][1]
     if all(v == first for _, v in versions[1:]):
         return first
-    if not all(isinstance(v, Mapping) for _, v in versions):
+    if not all(isinstance(v, dict) for _, v in versions):
         return most_common_recorded(versions, site)
     owners = tuple(b for b, _ in versions)
     merged: dict[str, Any] = {}
@@ -190,7 +190,7 @@ def merge_fields(rules: Mapping[str, FieldRule]) -> FieldRule:
 def with_backends(value: Any, backends: Iterable[str], of_all: Collection[str]) -> Any:
     """``value`` with ``federation:backends`` when not every backend of ``of_all`` offers it."""
     subset = backends_field(backends, of_all)
-    if subset is None or not isinstance(value, Mapping):
+    if subset is None or not isinstance(value, dict):
         return value
     return {**value, FEDERATION_BACKENDS: subset}
 
@@ -203,7 +203,7 @@ def merge_named_list(rules: Mapping[str, FieldRule]) -> FieldRule:
         grouped: dict[str, list[tuple[str, Any]]] = {}
         for backend_id, items in values:
             for item in items if isinstance(items, list) else ():
-                name = item.get("name") if isinstance(item, Mapping) else None
+                name = item.get("name") if isinstance(item, dict) else None
                 grouped.setdefault(str(name), []).append((backend_id, item))
         return [with_backends(merge_object(versions, rules, site.at(name)), (b for b, _ in versions), site.owners)
                 for name, versions in grouped.items()]
@@ -220,7 +220,7 @@ def merge_named_map(rules: Mapping[str, FieldRule], casefold: bool = False) -> F
             merged = merge_object(versions, rules, site.at(key))
             return with_backends(merged, (b for b, _ in versions), site.owners)
 
-        maps = [(b, v) for b, v in values if isinstance(v, Mapping)]
+        maps = [(b, v) for b, v in values if isinstance(v, dict)]
         return merge_keyed_objects(maps, merge_one, casefold=casefold)
 
     return rule

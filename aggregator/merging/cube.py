@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from aggregator.merging.common import (FEDERATION_BACKENDS, Conflicts, backends_field, pick_first, union_lists)
+from aggregator.merging.common import FEDERATION_BACKENDS, Conflicts, pick_first, union_lists
 from aggregator.merging.extents import union_range
 
 # band fields that define the band: different values on two backends mean different bands under one name
@@ -39,9 +39,9 @@ def band_names(document: Mapping) -> set[str] | None:
     for bands in (summaries.get("eo:bands"), summaries.get("bands"), document.get("bands")):
         if isinstance(bands, list):
             found = True
-            names.update(b["name"] for b in bands if isinstance(b, Mapping) and isinstance(b.get("name"), str))
+            names.update(b["name"] for b in bands if isinstance(b, dict) and isinstance(b.get("name"), str))
     for dimension in (document.get("cube:dimensions") or {}).values():
-        if isinstance(dimension, Mapping) and dimension.get("type") == "bands":
+        if isinstance(dimension, dict) and dimension.get("type") == "bands":
             found = True
             names.update(v for v in dimension.get("values") or () if isinstance(v, str))
     return names if found else None
@@ -57,7 +57,7 @@ def merge_bands(lists: list[tuple[str, list]], holders: Mapping[str, set[str]], 
     unnamed: list = []
     for backend_id, bands in lists:
         for band in bands:
-            name = band.get("name") if isinstance(band, Mapping) else None
+            name = band.get("name") if isinstance(band, dict) else None
             if isinstance(name, str):
                 by_name.setdefault(name, []).append((backend_id, band))
             elif band not in unnamed:
@@ -65,9 +65,9 @@ def merge_bands(lists: list[tuple[str, list]], holders: Mapping[str, set[str]], 
     merged = []
     for name, versions in by_name.items():
         band = _merge_band(versions, conflicts, f"{path}[{name}]")
-        backends = backends_field((b for b, names in holders.items() if name in names), holders)
-        if backends is not None:
-            band = {**band, FEDERATION_BACKENDS: backends}
+        have = [b for b, names in holders.items() if name in names]
+        if len(have) < len(holders):
+            band = {**band, FEDERATION_BACKENDS: sorted(have)}
         merged.append(band)
     return merged + unnamed
 
@@ -91,7 +91,7 @@ def merge_dimensions(dims: list[tuple[str, Mapping]], conflicts: Conflicts) -> d
     grouped: dict[str, list[tuple[str, Mapping]]] = {}
     for backend_id, dimensions in dims:
         for name, dimension in (dimensions or {}).items():
-            if isinstance(dimension, Mapping):
+            if isinstance(dimension, dict):
                 grouped.setdefault(name, []).append((backend_id, dimension))
     return {name: _merge_dimension(versions, conflicts, f"cube:dimensions.{name}")
             for name, versions in grouped.items()}
@@ -144,5 +144,5 @@ def merge_summaries(summaries: list[tuple[str, Mapping]], holders: Mapping[str, 
 
 
 def _is_range(value: Any) -> bool:
-    return (isinstance(value, Mapping) and isinstance(value.get("minimum"), (int, float))
+    return (isinstance(value, dict) and isinstance(value.get("minimum"), (int, float))
             and isinstance(value.get("maximum"), (int, float)))

@@ -74,9 +74,11 @@ def _further(lists: list[list], overall: list) -> list:
     return [] if further == [overall] else further
 
 
+_NUMBERS = frozenset({int, float})
+
+
 def _is_bbox(value) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) in (4, 6)
-            and all(isinstance(v, (int, float)) for v in value))
+    return type(value) in (list, tuple) and len(value) in (4, 6) and _NUMBERS.issuperset(map(type, value))
 
 
 def bbox_2d(bbox: Bbox) -> tuple[float, float, float, float]:
@@ -88,12 +90,10 @@ def bbox_2d(bbox: Bbox) -> tuple[float, float, float, float]:
 def union_bbox(bboxes: Iterable[Bbox]) -> list[float]:
     """The smallest bbox holding all (3D only when all are 3D); any antimeridian crossing: all longitudes."""
     bboxes = [b for b in bboxes if _is_bbox(b)]
-    flat = [bbox_2d(b) for b in bboxes]
-    west = min(b[0] for b in flat)
-    east = max(b[2] for b in flat)
-    if any(b[0] > b[2] for b in flat):
+    wests, souths, easts, norths = zip(*(bbox_2d(b) for b in bboxes))
+    west, south, east, north = min(wests), min(souths), max(easts), max(norths)
+    if any(w > e for w, e in zip(wests, easts)):
         west, east = -180.0, 180.0
-    south, north = min(b[1] for b in flat), max(b[3] for b in flat)
     if all(len(b) == 6 for b in bboxes):
         return [west, south, min(b[2] for b in bboxes), east, north, max(b[5] for b in bboxes)]
     return [west, south, east, north]

@@ -46,6 +46,6 @@ def merge_file_formats(documents: Mapping[str, Mapping], *, weights: Mapping[str
             found.extend(site_conflicts.found)
             return with_backends(value, owners, members)
 
-        maps = [(b, documents[b].get(direction)) for b in order if isinstance(documents[b].get(direction), Mapping)]
+        maps = [(b, documents[b].get(direction)) for b in order if isinstance(documents[b].get(direction), dict)]
         merged[direction] = merge_keyed_objects(maps, merge_one, casefold=True)
     return Merged(with_missing(merged, missing), tuple(found))

@@ -29,7 +29,7 @@ def backend_root(document: Mapping, known: str | None) -> str | None:
     if known:
         return api_root(known)
     for link in document.get("links") or ():
-        if isinstance(link, Mapping) and link.get("rel") == "root" and isinstance(link.get("href"), str):
+        if isinstance(link, dict) and link.get("rel") == "root" and isinstance(link.get("href"), str):
             return api_root(link["href"])
     return None
 
@@ -51,7 +51,7 @@ def merge_links(per_backend: Iterable[tuple[list | None, str | None]], own: list
     seen = {(link["rel"], link["href"]) for link in own}
     for links, root in per_backend:
         for link in links or ():
-            if not isinstance(link, Mapping):
+            if not isinstance(link, dict):
                 continue
             rel, href = link.get("rel"), link.get("href")
             if rel in OWN_RELS or not isinstance(href, str) or (rel, href) in seen:

@@ -52,7 +52,7 @@ def offered_processes(listing: Mapping, rules: ProcessRules | None = None) -> di
     """A backend's processes by id, without those its ``ProcessRules`` deny."""
     processes = {}
     for process in listing.get("processes") or ():
-        if isinstance(process, Mapping) and isinstance(process.get("id"), str):
+        if isinstance(process, dict) and isinstance(process.get("id"), str):
             if rules is None or rules.allows(process["id"]):
                 processes.setdefault(process["id"], process)
     return processes

@@ -60,5 +60,5 @@ def _merge_map(kind: str, rules: Mapping[str, FieldRule], documents: Mapping[str
         found.extend(conflicts.found)
         return with_backends(merged, owners, members)
 
-    maps = [(b, documents[b]) for b in preference(documents, weights) if isinstance(documents[b], Mapping)]
+    maps = [(b, documents[b]) for b in preference(documents, weights) if isinstance(documents[b], dict)]
     return Merged(merge_keyed_objects(maps, merge_one), tuple(found))
