@@ -104,7 +104,7 @@ def route(needs: GraphNeeds, *, backends: Sequence[BackendConfig], collections: 
                     key=lambda a: (not a.covers, -a.backend.weight, a.load, a.backend.id))
     rejected = {a.backend.id: _why_not(a) for a in assessed if not a.online or a.problems}
     if not ranked:
-        raise _no_backend(needs, assessed, collections, processes, available, load)
+        raise _no_backend(needs, assessed, collections, processes)
     best = ranked[0]
     cover = "covers the requested extent" if best.covers else "covers the requested extent only partly"
     others = f" (other candidates: {', '.join(a.backend.id for a in ranked[1:])})" if len(ranked) > 1 else ""
@@ -189,7 +189,7 @@ def _forced(backend_id, needs, backends, collections, processes, available, load
     return RoutingDecision(backend_id, f"{backend_id} is named by {FORCE_BACKEND}{caveat}", [backend_id], rejected)
 
 
-def _no_backend(needs, assessed, collections, processes, available, load) -> OpenEOError:
+def _no_backend(needs, assessed, collections, processes) -> OpenEOError:
     unanswered = sorted(a.backend.id for a in assessed if a.backend.id not in collections.by_backend)
     for collection_id in sorted(needs.collections):
         if not collections.backends_of(collection_id):
@@ -217,7 +217,7 @@ def _no_backend(needs, assessed, collections, processes, available, load) -> Ope
                                        f"Per backend: {per_backend}. Use collections and processes one backend "
                                        "offers (federation:backends in GET /collections and GET /processes), or "
                                        "change the extents.")
-    error.split_plan = plan_split(needs, assessed=assessed, collections=collections, processes=processes, load=load)
+    error.split_plan = _plan_split(needs, assessed, collections, processes)
     return error
 
 
@@ -225,11 +225,19 @@ def _on(backend_ids: list[str]) -> str:
     return f"{backend_ids[0]} only" if len(backend_ids) == 1 else ", ".join(backend_ids)
 
 
-def plan_split(needs: GraphNeeds, *, assessed: list[_Assessment], collections: CollectionIndex,
-               processes: Mapping[str, Collection[str]], load: Mapping[str, float]) -> SplitPlan | None:
+def plan_split(needs: GraphNeeds, *, backends: Sequence[BackendConfig], collections: CollectionIndex,
+               processes: Mapping[str, Collection[str]], available: Callable[[str], bool],
+               load: Mapping[str, float] | None = None) -> SplitPlan | None:
     """Which backend could load each top-level load_collection, and which one runs the rest: an
     available backend offering every process (with load_stac to read the parts' results) that can load
-    the most collections itself. None when some load cannot run anywhere or nests in a callback/UDP."""
+    the most collections itself. None when some load cannot run anywhere or nests in a callback/UDP,
+    or when the graph loads fewer than two collections. An analysis only: nothing is run."""
+    assessed = [_assess(b, needs, collections, processes, available, load or {}, None) for b in backends]
+    return _plan_split(needs, assessed, collections, processes)
+
+
+def _plan_split(needs: GraphNeeds, assessed: list[_Assessment], collections: CollectionIndex,
+                processes: Mapping[str, Collection[str]]) -> SplitPlan | None:
     if not needs.loads or any(not use.top_level for use in needs.loads) or len(needs.collections) < 2:
         return None
     online = [a for a in assessed if a.online]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, Iterable, Mapping
 
 from aggregator.merging import cube
@@ -30,8 +31,22 @@ Values = list[tuple[str, Any]]  # (backend_id, value) of the backends that have 
 @dataclass
 class _Context:
     conflicts: Conflicts
-    count: int  # backends offering the collection
-    band_holders: dict[str, set[str]]  # backend -> band names, for backends that describe bands
+    documents: list[tuple[str, Mapping]]  # (backend_id, document), most preferred first
+
+    @property
+    def count(self) -> int:  # backends offering the collection
+        return len(self.documents)
+
+    @cached_property
+    def band_holders(self) -> dict[str, set[str]]:
+        """Backend -> band names, for the backends that describe bands."""
+        return {b: names for b, doc in self.documents if (names := cube.band_names(doc)) is not None}
+
+    @cached_property
+    def same_bands(self) -> bool:
+        """Every backend describes the same bands: none needs federation:backends."""
+        band_sets = list(self.band_holders.values())
+        return len(band_sets) in (0, self.count) and all(names == band_sets[0] for names in band_sets)
 
 
 # -- the rules (each gets the non-null values of one field) --
@@ -137,6 +152,8 @@ def merge_collection(collection_id: str, documents: Mapping[str, Mapping], *, ro
                      weights: Mapping[str, float] | None = None,
                      backend_urls: Mapping[str, str] | None = None) -> Merged[dict]:
     """One collection's documents (full ``/collections/{id}`` or listing entries) -> the merged one."""
+    if not documents:
+        raise ValueError(f"no document of collection '{collection_id}' to merge")
     order = preference(documents, weights)
     conflicts = Conflicts("collection", collection_id)
     backends = sorted(order)
@@ -155,11 +172,7 @@ def merge_collection(collection_id: str, documents: Mapping[str, Mapping], *, ro
 
 
 def _merge_fields(documents: list[tuple[str, Mapping]], conflicts: Conflicts) -> dict:
-    holders = {b: names for b, doc in documents if (names := cube.band_names(doc)) is not None}
-    ctx = _Context(conflicts, len(documents), holders)
-    # the same bands everywhere: no band needs federation:backends, equal band fields need no merge
-    band_sets = list(holders.values())
-    same_bands = len(band_sets) in (0, len(documents)) and all(names == band_sets[0] for names in band_sets)
+    ctx = _Context(conflicts, documents)
     merged: dict[str, Any] = {}
     for key in union_lists([list(doc) for _, doc in documents]):
         if key in SKIPPED:
@@ -169,10 +182,10 @@ def _merge_fields(documents: list[tuple[str, Mapping]], conflicts: Conflicts) ->
             merged[key] = None
             continue
         first = values[0][1]
-        if (len(values) == ctx.count and (same_bands or key not in BAND_FIELDS)
-                and all(value == first for _, value in values[1:])):
-            merged[key] = first  # every backend says the same: every rule would keep it
-            continue
+        if (len(values) == ctx.count and all(value == first for _, value in values[1:])
+                and (key not in BAND_FIELDS or ctx.same_bands)):
+            merged[key] = first  # every backend says the same: every rule would keep it (bands: when
+            continue             # every backend has the same, none needs federation:backends)
         rule = COLLECTION_RULES.get(key, DEFAULT_RULE)
         try:
             merged[key] = rule(values, ctx, key)

@@ -47,6 +47,8 @@ def union_interval(intervals: Iterable[Sequence[str | None]]) -> list[str | None
     intervals = [i for i in intervals if isinstance(i, (list, tuple)) and len(i) == 2]
     if not intervals:
         return [None, None]
+    if all(i == intervals[0] for i in intervals):
+        return list(intervals[0])
     starts = [i[0] for i in intervals]
     ends = [i[1] for i in intervals]
     start = None if None in starts else min(starts, key=lambda s: _key(s, _MIN))

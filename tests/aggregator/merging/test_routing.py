@@ -8,7 +8,7 @@ from aggregator.federation.backends import BackendConfig, ProcessRules
 from aggregator.merging.collections import merge_collection_listings
 from aggregator.merging.processes import merge_processes
 from aggregator.routing import (FederationBackendUnavailable, FederationNoBackend, SplitPlan, analyse,
-                                force_backend_of, route)
+                                force_backend_of, plan_split, route)
 from apicore import errors
 from tests.aggregator.merging.conftest import AGGREGATOR, DEM, S2
 
@@ -37,9 +37,10 @@ def federation(real):
     backends = [BackendConfig(id="b1", url="http://b1.test/"), BackendConfig(id="b2", url="http://b2.test/", weight=2),
                 BackendConfig(id="b3", url="http://b3.test/")]
 
-    def decide(graph, *, offline=(), load=None, **options):
-        return route(analyse(graph), backends=backends, collections=collections.index,
-                     processes=processes.by_backend, available=lambda b: b not in offline, load=load, **options)
+    def decide(graph, *, offline=(), load=None, split=False, **options):
+        call = plan_split if split else route
+        return call(analyse(graph), backends=backends, collections=collections.index,
+                    processes=processes.by_backend, available=lambda b: b not in offline, load=load, **options)
 
     return decide
 
@@ -113,8 +114,15 @@ def test_collections_on_different_backends_get_a_split_plan(federation):
     with pytest.raises(FederationNoBackend) as raised:
         federation(graph((DEM, None, None), ("S1_GRD", None, None)), load={"b1": 3})
     assert "collection DEM_DEMO is on b1, b3; collection S1_GRD is on b2 only" in raised.value.message
-    assert raised.value.split_plan == SplitPlan(primary="b2", parts={"load1": "b3", "load2": "b2"},
-                                                options={"load1": ["b3", "b1"], "load2": ["b2"]})
+    plan = SplitPlan(primary="b2", parts={"load1": "b3", "load2": "b2"},
+                     options={"load1": ["b3", "b1"], "load2": ["b2"]})  # b1 is busier than b3
+    assert raised.value.split_plan == plan
+    two = graph((DEM, None, None), ("S1_GRD", None, None))
+    assert federation(two, load={"b1": 3}, split=True) == plan
+    assert federation(two, offline=["b2"], split=True) is None  # S1_GRD cannot be loaded anywhere
+    # b2 lacks ndvi: b1 runs the rest
+    assert federation(graph((DEM, None, None), ("S1_GRD", None, None), extra=["ndvi"]), split=True) == SplitPlan(
+        primary="b1", parts={"load1": "b1", "load2": "b2"}, options={"load1": ["b1", "b3"], "load2": ["b2"]})
 
 
 def test_unknown_collections_and_processes_and_offline_backends_have_their_own_errors(federation):
