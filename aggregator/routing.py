@@ -130,7 +130,7 @@ def _assess(backend: BackendConfig, needs: GraphNeeds, collections: CollectionIn
         problems.append(f"does not offer collection(s) {', '.join(lacking)}")
     if b not in processes:
         problems.append("its processes are unknown (its GET /processes did not answer)")
-    elif lacking := sorted(needs.processes - set(processes[b])):
+    elif lacking := sorted(needs.processes.difference(processes[b])):
         problems.append(f"does not offer process(es) {', '.join(lacking)}")
     for job_id in needs.result_jobs:
         owner = job_backend(job_id) if job_backend else None
@@ -198,8 +198,12 @@ def _no_backend(needs, assessed, collections, processes) -> OpenEOError:
                                                            f"answered; {', '.join(unanswered)} did not.")
             return errors.CollectionNotFound(f"Collection '{collection_id}' does not exist on any backend of "
                                              "the federation (see GET /collections).", identifier=collection_id)
+    silent = sorted(a.backend.id for a in assessed if a.backend.id not in processes)
     for process_id in sorted(needs.processes):
         if not any(process_id in ids for ids in processes.values()):
+            if silent:
+                return FederationBackendUnavailable(reason=f"Process '{process_id}' is offered by no backend that "
+                                                           f"answered; {', '.join(silent)} did not.")
             return errors.ProcessUnsupported(f"Process '{process_id}' is not offered by any backend of the "
                                              "federation (see GET /processes).", process=process_id)
     if any(not a.online and not a.problems for a in assessed):

@@ -143,7 +143,7 @@ def test_unknown_collections_and_processes_and_offline_backends_have_their_own_e
                                              "`federation` in GET /). Try again later.")
 
 
-def test_a_backend_that_did_not_list_its_collections_is_not_a_candidate(real):
+def test_a_backend_that_did_not_list_its_collections_or_processes_is_not_a_candidate(real):
     collections = merge_collection_listings({"b1": real.collections}, root_url=AGGREGATOR, missing=["b2"])
     processes = merge_processes({"b1": real.processes, "b2": real.processes}, root_url=AGGREGATOR)
     backends = [BackendConfig(id="b1", url="http://b1.test/"), BackendConfig(id="b2", url="http://b2.test/")]
@@ -155,6 +155,11 @@ def test_a_backend_that_did_not_list_its_collections_is_not_a_candidate(real):
                                                            "b2 did not. Try again later."):
         route(analyse(graph(("S1_GRD", None, None))), backends=backends, collections=collections.index,
               processes=processes.by_backend, available=lambda b: True)
+    processes = merge_processes({"b1": real.processes}, root_url=AGGREGATOR, missing=["b2"])
+    with pytest.raises(FederationBackendUnavailable, match="Process 'sar_backscatter' is offered by no backend "
+                                                           "that answered; b2 did not. Try again later."):
+        route(analyse(graph((S2, None, None), extra=["sar_backscatter"])), backends=backends,
+              collections=collections.index, processes=processes.by_backend, available=lambda b: True)
 
 
 def test_load_result_runs_where_the_job_is(federation):
