@@ -27,7 +27,6 @@ from backend.storage.db import Database
 
 log = logging.getLogger(__name__)
 
-KINDS = ("result", "job")
 MAX_REF = 128  # the ledger's ref column
 _HOLD_ATTEMPTS = 5
 
@@ -105,17 +104,20 @@ class FederationAccounting:
         lref = ledger_ref(kind, backend_id, ref)
         note = f"{kind} on backend {backend_id}: {ref}"[:500]
         user_id = caller.user_id
-        for _ in range(_HOLD_ATTEMPTS):  # a concurrent charge may spend the balance read here: read again
-            if self.ledger.hold(user_id, lref, min(reported, self.ledger.balance(user_id)), note):
-                break
-        else:
-            self.ledger.hold(user_id, lref, 0.0, note)
-        charged = self.ledger.settle(user_id, lref, reported, note)
+        charged = self._charge_once(user_id, lref, reported, note) if reported > 0 else 0.0
         if charged < reported:
             log.warning("user %s could not pay all of %g credits reported by backend %s for %s (charged %g)",
                         user_id, reported, backend_id, ref, charged)
         self._attribute(user_id, backend_id, kind, ref, lref, reported, charged)
         return charged
+
+    def _charge_once(self, user_id: str, lref: str, reported: float, note: str) -> float:
+        for _ in range(_HOLD_ATTEMPTS):  # a concurrent charge may spend the balance read here: read again
+            if self.ledger.hold(user_id, lref, min(reported, self.ledger.balance(user_id)), note):
+                break
+        else:
+            self.ledger.hold(user_id, lref, 0.0, note)
+        return self.ledger.settle(user_id, lref, reported, note)
 
     def _attribute(self, user_id: str, backend_id: str, kind: str, ref: str, lref: str, reported: float,
                    charged: float) -> None:

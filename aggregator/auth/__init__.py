@@ -37,7 +37,8 @@ def build_auth(settings: "AggregatorSettings", db: "Database", federation: "Fede
                login_deadline: float | None = None) -> FederationAuth:
     """The aggregator's authentication from its settings (secret key: configured, else generated once
     into the data dir, as the backend does). ``login_deadline``: how long a basic login waits for the
-    backends (default: the fan-out deadline)."""
+    backends (default: the fan-out deadline, at least 5 s: each backend verifies an argon2 hash, 0.5 s
+    measured on this busy 2-core machine, and a login happens once a day, not once a request)."""
     from backend.services import secret_key  # light: builds nothing of the engine at import
 
     return FederationAuth(
@@ -46,4 +47,4 @@ def build_auth(settings: "AggregatorSettings", db: "Database", federation: "Fede
         oidc=FederationOidc(settings.oidc_providers, jwks_ttl),
         directory=BackendAuthDirectory(federation.upstreams, ttl=discovery_ttl),
         federation=federation,
-        login_deadline=settings.fanout_deadline if login_deadline is None else login_deadline)
+        login_deadline=max(settings.fanout_deadline, 5.0) if login_deadline is None else login_deadline)

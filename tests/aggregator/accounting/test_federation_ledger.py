@@ -146,3 +146,12 @@ def test_me_document_shows_the_federation_balance(db):
         "user_id": caller.user_id, "name": caller.name, "budget": 40.0, "default_plan": "free",
         "links": [{"rel": "related", "href": "http://agg.example/openeo/1.2/process_graphs",
                    "title": "User-defined processes"}]}
+
+
+def test_free_requests_are_counted_without_ledger_entries(db):
+    accounting = FederationAccounting(db, PLANS, free_credits=5)
+    caller = new_caller(db)
+    assert accounting.charge_result(caller, "b1", "r1", "0") == 0
+    assert accounting.charge_result(caller, "b1", "r1", "0") == 0
+    assert list(accounting.ledger.entries(caller.user_id)) == []  # the ledger is not touched
+    assert [(r["requests"], r["credits"]) for r in accounting.usage_report()] == [(1, 0.0)]

@@ -17,7 +17,7 @@ from aggregator.federation.backends import BackendConfig
 from apicore import errors
 from backend.services import secret_key
 from tests.aggregator.auth.conftest import aggregator_settings, make_aggregator
-from tests.support.fake_backends import RefusingPort
+from tests.support.fake_backends import HangingServer, RefusingPort
 
 
 def same_user_everywhere(aggregator, servers, password: str = "pw-of-ada", **passwords) -> str:
@@ -93,6 +93,23 @@ def test_backend_down_at_login_is_absent(backends, oidc_server, tmp_path):
             assert "connection refused" in caller.missing_reason("down")
             claims = jwt.decode(answer["access_token"], options={"verify_signature": False})
             assert sorted(claims["bt"]) == ["alpha", "beta"] and sorted(claims["bf"]) == ["down"]
+        finally:
+            built.federation.stop()
+
+
+def test_a_hanging_backend_holds_the_login_only_until_the_deadline(backends, oidc_server, tmp_path):
+    with HangingServer() as hanging:
+        built = make_aggregator(aggregator_settings(tmp_path, oidc_server.issuer, {
+            "alpha": backends["alpha"].url, "hanging": hanging.url}), login_deadline=1.5)
+        try:
+            name = same_user_everywhere(built, {"alpha": backends["alpha"]})
+            started = time.monotonic()
+            answer = built.auth.basic_login(name, "pw-of-ada")
+            assert time.monotonic() - started < 1.5 + 3  # argon2 at the aggregator, then at most the deadline
+            assert answer["federation:missing"] == ["hanging"]
+            caller = built.auth.authenticate(f"Bearer basic//{answer['access_token']}")
+            assert "did not answer within 1.5 s" in caller.missing_reason("hanging")
+            assert me(backends["alpha"], caller.headers_for("alpha")).status_code == 200
         finally:
             built.federation.stop()
 
