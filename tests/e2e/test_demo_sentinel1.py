@@ -118,3 +118,21 @@ def test_batch_job_result_read_back_with_load_stac(connection, job_runner, demo_
     expected = np.mean([reference(demo_catalog_dir, d, "VH") for d in JUNE_DATES], axis=0)
     with rasterio.open(tmp_path / "chained.tif") as result:
         np.testing.assert_allclose(result.read(1).astype("float64"), expected, rtol=1e-6)
+
+
+def test_filtering_on_the_orbit_direction(connection, demo_catalog_dir, tmp_path):
+    """The usual Sentinel-1 property filter: the demo has one descending orbit and no ascending one."""
+    def load(state: str):
+        return connection.load_collection(DEMO_S1_COLLECTION, spatial_extent=AREA, temporal_extent=JUNE, bands=["VV"],
+                                          properties={"sat:orbit_state": lambda value: value == state})
+
+    queryables = connection.get(f"/collections/{DEMO_S1_COLLECTION}/queryables").json()["properties"]
+    assert queryables["sat:orbit_state"]["type"] == "string" and "sar:instrument_mode" in queryables
+    load("descending").download(tmp_path / "descending.nc", format="netCDF")
+    with xr.open_dataset(tmp_path / "descending.nc", engine="netcdf4") as ds:
+        expected = np.stack([reference(demo_catalog_dir, d, "VV") for d in JUNE_DATES])
+        np.testing.assert_array_equal(ds["VV"].transpose("t", "y", "x").values, expected)
+    with pytest.raises(OpenEoApiError) as info:
+        load("ascending").download(tmp_path / "ascending.nc", format="netCDF")
+    assert (info.value.http_status_code, info.value.code) == (400, "ProcessParameterInvalid")
+    assert "none passes the property filters" in info.value.message
