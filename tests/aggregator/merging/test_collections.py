@@ -145,7 +145,7 @@ def test_listing_has_every_collection_once_by_id_and_single_backend_ones_keep_th
                                         missing=["b3"])
     document = listing.document
     assert [(c["id"], c["federation:backends"]) for c in document["collections"]] == [
-        (DEM, ["b1"]), ("S1_GRD", ["b2"]), (S2, ["b1", "b2"])]
+        (DEM, ["b1"]), ("S1_GRD", ["b2"]), ("SENTINEL1_GRD_DEMO", ["b1"]), (S2, ["b1", "b2"])]
     assert document["federation:missing"] == ["b3"]
     assert document["links"] == [{"rel": "self", "href": AGGREGATOR + "collections", "type": "application/json"},
                                  {"rel": "root", "href": AGGREGATOR, "type": "application/json"}]
@@ -201,8 +201,9 @@ def test_merged_documents_are_valid_openeo_responses(real, s2_variants):
     listing = merge_collection_listings({"b1": real.collections, "b2": {"collections": [s2_variants["b2"]]}},
                                         root_url=AGGREGATOR, missing=["b3"]).document
     assert_valid_response("/collections", listing)
-    # two collections (top level and summaries) and federation:missing; listing entries of b1 have no bands
-    assert assert_valid_federation_fields(listing, ["b1", "b2", "b3"]) == 5
+    # each collection (top level and summaries) and federation:missing; listing entries of b1 have no bands
+    assert len(listing["collections"]) == 3  # b1's demo collections (S2, S1, DEM), S2 also on b2
+    assert assert_valid_federation_fields(listing, ["b1", "b2", "b3"]) == 2 * 3 + 1
 
 
 def test_the_rule_table_names_a_rule_for_the_fields_of_our_documents(real):
