@@ -90,7 +90,7 @@ def build_collection_registry(settings: Settings) -> CollectionRegistry:
         from backend.demo import ensure_demo_catalog
 
         catalog_json = ensure_demo_catalog(settings.data_dir / "demo-catalog")
-        sources.append((StaticCatalogSource(str(catalog_json)), {}))
+        sources.append((StaticCatalogSource(str(catalog_json), settings.demo_collections), {}))
     return CollectionRegistry(sources, TtlMemoryCache(settings.collection_cache_ttl))
 
 

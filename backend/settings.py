@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from backend.accounting.pricing import DEFAULT_PLANS, Plan
+from backend.demo.spec import DEMO_COLLECTIONS
 
 ENV_PREFIX = "OPENEO_BACKEND_"
 API_PREFIX = "/openeo/1.2"  # where the API is mounted
@@ -69,6 +70,8 @@ class Settings(BaseSettings):
     oidc_jwks_ttl: int = Field(3600, gt=0, description="Seconds to cache a provider's discovery document and JWKS")
     stac_sources: list[StacSource] = Field([], description="Collection sources (JSON list); empty = demo catalog")
     demo_catalog: bool = Field(True, description="Generate and serve the synthetic demo catalog")
+    demo_collections: list[str] = Field(list(DEMO_COLLECTIONS), description="Demo collections to serve (JSON "
+                                        f"list); default all: {', '.join(DEMO_COLLECTIONS)}")
     collection_cache_ttl: int = Field(300, ge=0, description="Seconds collection metadata stays cached")
     max_request_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted request body (413 above)")
     backend_id: str = Field("openeo-backend", description="Capabilities `id`")
@@ -132,6 +135,17 @@ class Settings(BaseSettings):
         from backend.processing.fetching import normalize_host_pattern
 
         return [normalize_host_pattern(entry) for entry in value]
+
+    @field_validator("demo_collections")
+    @classmethod
+    def _known_demo_collections(cls, value: list[str]) -> list[str]:
+        known = ", ".join(DEMO_COLLECTIONS)
+        unknown = [name for name in value if name not in DEMO_COLLECTIONS]
+        if unknown:
+            raise ValueError(f"unknown demo collection(s) {', '.join(map(repr, unknown))}; the demo catalog has {known}")
+        if not value:
+            raise ValueError(f"no demo collection chosen: list some of {known}, or set demo_catalog to false")
+        return list(dict.fromkeys(value))
 
     @field_validator("data_dir")
     @classmethod

@@ -24,6 +24,14 @@ def session_data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
+@pytest.fixture(scope="session")
+def demo_catalog_dir(session_data_dir) -> Path:
+    """The demo catalog of the session's data dir, generated once (the live server then finds it current)."""
+    from backend.demo import ensure_demo_catalog
+
+    return ensure_demo_catalog(session_data_dir / "demo-catalog").parent
+
+
 class LiveServer:
     """A real threaded HTTP server on 127.0.0.1 serving an app, in a background thread."""
 

@@ -234,7 +234,9 @@ def _read_limited(response: requests.Response, backend_id: str, what: str, *, li
     chunks: list[bytes] = []
     size = 0
     try:
-        while chunk := read(64 * 1024):
+        # decode_content: the body as the backend meant it (ours gzip JSON for any client that accepts
+        # it, and requests always does), so the limit also counts decompressed bytes.
+        while chunk := read(64 * 1024, decode_content=True):
             size += len(chunk)
             if size > limit:
                 raise BackendResponseInvalid(backend_id, f"{what}: body larger than {limit} bytes")

@@ -3,17 +3,19 @@
     from backend.demo import ensure_demo_catalog, DEMO_S2_COLLECTION, DEMO_DEM_COLLECTION
     catalog_json = ensure_demo_catalog(data_dir / "demo-catalog")
 
-Collections: SENTINEL2_L2A_DEMO (Sentinel-2 L2A-like, 2 tiles in EPSG:32632/32633, 10 dates in
-2022) and DEM_DEMO (elevation). See spec.py for grids/dates and layout.py for what is where.
+Collections (DEMO_COLLECTIONS): SENTINEL2_L2A_DEMO (Sentinel-2 L2A-like, 2 tiles in EPSG:32632/
+32633, 10 dates in 2022), SENTINEL1_GRD_DEMO (Sentinel-1 GRD-like VV/VH backscatter, tile 1, 13
+dates in 2022) and DEM_DEMO (elevation). See spec.py for grids/dates and layout.py for what is where.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from backend.demo.spec import DEMO_DEM_COLLECTION, DEMO_S2_COLLECTION
+from backend.demo.spec import DEMO_COLLECTIONS, DEMO_DEM_COLLECTION, DEMO_S1_COLLECTION, DEMO_S2_COLLECTION
 
-__all__ = ["DEMO_DEM_COLLECTION", "DEMO_S2_COLLECTION", "ensure_demo_catalog"]
+__all__ = ["DEMO_COLLECTIONS", "DEMO_DEM_COLLECTION", "DEMO_S1_COLLECTION", "DEMO_S2_COLLECTION",
+           "ensure_demo_catalog"]
 
 
 def ensure_demo_catalog(dest: Path) -> Path:

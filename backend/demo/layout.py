@@ -73,6 +73,10 @@ class TileLayout:
     orbit_edge: tuple[float, float, str]
     clouds: dict[dt.date, tuple[tuple[float, float, float], ...]] = field(default_factory=dict)
     cirrus: dict[dt.date, tuple[tuple[float, float, float], ...]] = field(default_factory=dict)
+    # Sentinel-1 (tiles of spec.S1_TILES): incidence angle (degrees) at the tile's centre; the edge
+    # of the radar swath, same form as orbit_edge but on every S1 date (one orbit, one ground track).
+    s1_incidence_deg: float = 38.0
+    s1_swath_edge: tuple[float, float, str] | None = None
 
 
 def _d(m: int, d: int) -> dt.date:
@@ -119,6 +123,8 @@ TILE1_LAYOUT = TileLayout(
         _d(6, 17): ((1000, 900, 250),),
         _d(9, 15): ((1000, 1000, 350),),
     },
+    s1_incidence_deg=36.5,
+    s1_swath_edge=(1400.0, -0.23, "east"),  # the near-range edge clips the south-east corner
 )
 
 # Tile 2 (EPSG:32633, 512 x 512): river valley with fields, forested hill to the east.

@@ -4,6 +4,11 @@ Extension fields are written as plain dicts (not via pystac's extension helpers)
 pins exactly the extension versions validated in the tests: eo 1.1, raster 1.1, projection 1.2
 (the last version that defines both `proj:code` and the deprecated `proj:epsg`), datacube 2.2 and
 item-assets 1.0.
+
+The Sentinel-1 collection also carries `sar:*` and `sat:*` fields named as in the sar 1.0 and sat 1.0
+extensions, without listing those in `stac_extensions`: their schemas are not in the offline schema
+bundle the tests and the conformance runner validate against (conformance-assets/stac-schemas), and a
+listed extension whose schema cannot be fetched fails validation. Add the schemas there, then SAR_EXTENSIONS.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ _PROVIDER = pystac.Provider(
     description="Synthetic test data generated on first start of the backend.",
 )
 PLATFORM = "sentinel-2a/b (synthetic)"
+S1_PLATFORM = "sentinel-1a (synthetic)"
+SAR_EXTENSIONS: list[str] = []  # see the module doc: sar/v1.0.0 and sat/v1.0.0 once validators have them
 
 
 def _eo_band(b: BandSpec) -> dict:
@@ -54,7 +61,10 @@ def _raster_band(b: BandSpec) -> dict:
 
 
 def _asset_fields(b: BandSpec) -> dict:
-    return {"gsd": b.resolution, "eo:bands": [_eo_band(b)], "raster:bands": [_raster_band(b)]}
+    fields = {"gsd": b.resolution, "eo:bands": [_eo_band(b)], "raster:bands": [_raster_band(b)]}
+    if b in S.S1_BANDS:
+        fields["sar:polarizations"] = [b.name]
+    return fields
 
 
 def _item_asset(b: BandSpec) -> dict:
@@ -79,8 +89,9 @@ def _item(item_id: str, tile: TileSpec, footprint: dict, bbox: list[float], when
         **_proj(tile, base_res),
         "proj:bbox": list(tile.bounds(base_res)),
     }
+    extensions = [EXT_EO, EXT_RASTER, EXT_PROJ] + (SAR_EXTENSIONS if bands == S.S1_BANDS else [])
     item = pystac.Item(id=item_id, geometry=footprint, bbox=bbox, datetime=when, properties=props,
-                       stac_extensions=[EXT_EO, EXT_RASTER, EXT_PROJ])
+                       stac_extensions=extensions)
     for b in bands:
         extra = _asset_fields(b)
         if b.resolution != base_res:  # e.g. 20 m bands: their own grid
@@ -103,6 +114,32 @@ def s2_item(tile: TileSpec, date: dt.date, cloud_cover: float, footprint: dict,
     }
     return _item(S.s2_item_id(tile, date), tile, footprint, bbox, S.acquisition_datetime(date),
                  props, S.S2_BANDS, 10)
+
+
+def _sar_fields() -> dict:
+    """What the sar and sat extensions say about every S1 demo item (IW GRD, one orbit)."""
+    return {
+        "sar:instrument_mode": "IW", "sar:frequency_band": "C", "sar:center_frequency": 5.405,
+        "sar:polarizations": list(S.S1_BAND_NAMES), "sar:product_type": "GRD",
+        "sar:observation_direction": "right", "sar:resolution_range": 20, "sar:resolution_azimuth": 22,
+        "sar:pixel_spacing_range": S.S1_RESOLUTION, "sar:pixel_spacing_azimuth": S.S1_RESOLUTION,
+        "sar:looks_equivalent_number": S.S1_ENL,
+        "sat:orbit_state": S.S1_ORBIT_STATE, "sat:relative_orbit": S.S1_RELATIVE_ORBIT,
+    }
+
+
+def s1_item(tile: TileSpec, date: dt.date, footprint: dict, bbox: list[float]) -> pystac.Item:
+    props = {
+        "title": f"Synthetic Sentinel-1 IW GRD-like backscatter, tile {tile.id}, {date.isoformat()}",
+        "description": _SYNTHETIC,
+        "platform": S1_PLATFORM,
+        "constellation": "sentinel-1",
+        "instruments": ["c-sar"],
+        "gsd": S.S1_RESOLUTION,
+        **_sar_fields(),
+    }
+    return _item(S.s1_item_id(tile, date), tile, footprint, bbox,
+                 S.acquisition_datetime(date, S.S1_ACQUISITION_TIME), props, S.S1_BANDS, S.S1_RESOLUTION)
 
 
 def dem_item(tile: TileSpec, footprint: dict, bbox: list[float]) -> pystac.Item:
@@ -140,6 +177,7 @@ def _collection(cid: str, title: str, description: str, bands: tuple[BandSpec, .
                 items_per_tile: list[list[pystac.Item]], start: dt.datetime, end: dt.datetime,
                 summaries: dict) -> pystac.Collection:
     items = [i for group in items_per_tile for i in group]
+    epsgs = sorted({i.properties["proj:epsg"] for i in items})
     union = _union([i.bbox for i in items])
     # STAC: the first bbox is the overall extent, the others describe the separate clusters.
     tile_boxes = [_union([i.bbox for i in group]) for group in items_per_tile if group]
@@ -150,15 +188,16 @@ def _collection(cid: str, title: str, description: str, bands: tuple[BandSpec, .
     summaries = {
         "eo:bands": [{**_eo_band(b), "gsd": b.resolution} for b in bands],
         "gsd": sorted({b.resolution for b in bands}),
-        "proj:epsg": [t.epsg for t in S.TILES],
-        "proj:code": [f"EPSG:{t.epsg}" for t in S.TILES],
+        "proj:epsg": epsgs,
+        "proj:code": [f"EPSG:{epsg}" for epsg in epsgs],
         **summaries,
     }
+    extensions = [EXT_EO, EXT_RASTER, EXT_PROJ, EXT_DATACUBE, EXT_ITEM_ASSETS]
     col = pystac.Collection(
         id=cid, title=title, description=f"{_SYNTHETIC}\n\n{description}", extent=extent,
         license="CC0-1.0", keywords=["synthetic", "demo", "openEO"], providers=[_PROVIDER],
         summaries=pystac.Summaries(summaries),
-        stac_extensions=[EXT_EO, EXT_RASTER, EXT_PROJ, EXT_DATACUBE, EXT_ITEM_ASSETS],
+        stac_extensions=extensions + (SAR_EXTENSIONS if bands == S.S1_BANDS else []),
         extra_fields={
             "cube:dimensions": _cube_dimensions(union, start, end, bands),
             "item_assets": {b.name: _item_asset(b) for b in bands},
@@ -190,6 +229,30 @@ def s2_collection(items_per_tile: list[list[pystac.Item]]) -> pystac.Collection:
                                            "maximum": max(i.properties["eo:cloud_cover"] for i in items)}})
 
 
+def s1_collection(items_per_tile: list[list[pystac.Item]]) -> pystac.Collection:
+    desc = (
+        "Sentinel-1 IW GRD-like radar backscatter over the farmland valley of tile T1 of "
+        f"{S.DEMO_S2_COLLECTION}, 2022 growing season: bands VV and VH, the backscatter coefficient "
+        "sigma0 as a LINEAR power ratio (dB = 10 log10(value)), float32 with nodata -32768, at 20 m, "
+        "one Cloud-Optimized GeoTIFF per band. One descending orbit (relative orbit "
+        f"{S.S1_RELATIVE_ORBIT}, {S.S1_ACQUISITION_TIME:%H:%M} UTC) every 12 days from {S.S1_DATES[0]} "
+        f"to {S.S1_DATES[-1]}, as Sentinel-1A alone flew in 2022. Water is "
+        "dark (brighter on windy dates), the village bright, forest stable; crops follow their "
+        "season (maize brightens in VH through July, wheat drops after its mid-July harvest) and "
+        "bare soil brightens after rain; slopes facing the radar (east) are brighter. Residual "
+        "speckle (about 1 dB). Tile T1 only (EPSG:32632), whose south-east corner lies outside "
+        "the swath (no data on every date). The bands have no common names (ndvi() does not "
+        "apply). The sar:* and sat:* fields are named as in the STAC sar and sat extensions."
+    )
+    items = [i for group in items_per_tile for i in group]
+    times = [i.datetime for i in items]
+    sar = _sar_fields()
+    return _collection(S.DEMO_S1_COLLECTION, "Sentinel-1 GRD backscatter demo (SYNTHETIC)", desc, S.S1_BANDS,
+                       items_per_tile, min(times), max(times),
+                       {"platform": [S1_PLATFORM], "constellation": ["sentinel-1"], "instruments": ["c-sar"],
+                        **{k: v if isinstance(v, list) else [v] for k, v in sar.items()}})
+
+
 def dem_collection(items_per_tile: list[list[pystac.Item]]) -> pystac.Collection:
     desc = (
         "Digital elevation model: band DEM, int16 metres above sea level at 30 m, nodata -32768; "
@@ -204,5 +267,5 @@ def dem_collection(items_per_tile: list[list[pystac.Item]]) -> pystac.Collection
 def catalog() -> pystac.Catalog:
     return pystac.Catalog(
         id=S.CATALOG_ID, title="openEO backend demo data (SYNTHETIC)",
-        description=f"{_SYNTHETIC} Collections {S.DEMO_S2_COLLECTION} and {S.DEMO_DEM_COLLECTION}.",
+        description=f"{_SYNTHETIC} Collections {', '.join(S.DEMO_COLLECTIONS)}.",
     )

@@ -60,8 +60,9 @@ def cover_fraction(crop: int, doy: float | np.ndarray) -> np.ndarray:
     return np.interp(doy, days, fc).astype(np.float32)
 
 
-def surface_reflectance(ls: LS.Landscape, date: dt.date) -> np.ndarray:
-    """float32 (5, H, W) reflectance x 10000 without atmosphere effects or sensor noise."""
+def green_cover(ls: LS.Landscape, date: dt.date) -> np.ndarray:
+    """float32 green vegetation cover fraction per pixel on `date` (crops follow their calendar;
+    tracks are grassy, forest is 1; other classes get a meaningless small value)."""
     doy = date.timetuple().tm_yday
     fc = np.zeros(ls.cover.shape, np.float32)
     for crop in CALENDARS:
@@ -69,8 +70,15 @@ def surface_reflectance(ls: LS.Landscape, date: dt.date) -> np.ndarray:
         fc[sel] = cover_fraction(crop, doy - ls.shift[sel])
     fc[ls.cover == LS.TRACK] = _TRACK_FC
     fc = np.clip(fc * (1.0 + FC_TEXTURE * ls.texture), 0.02, 0.98)
-    # Forest is all "green"; its NIR greens up a little in spring (deciduous share).
     fc[ls.cover == LS.FOREST] = 1.0
+    return fc
+
+
+def surface_reflectance(ls: LS.Landscape, date: dt.date) -> np.ndarray:
+    """float32 (5, H, W) reflectance x 10000 without atmosphere effects or sensor noise."""
+    doy = date.timetuple().tm_yday
+    # Forest is all "green" (fc 1); its NIR greens up a little in spring (deciduous share).
+    fc = green_cover(ls, date)
 
     brightness = ls.soil * (1.0 + SOIL_TEXTURE * ls.texture)
     out = np.empty((5,) + ls.cover.shape, np.float32)

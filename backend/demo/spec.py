@@ -15,6 +15,8 @@ GENERATOR_VERSION = "1"
 CATALOG_ID = "openeo-backend-demo"
 DEMO_S2_COLLECTION = "SENTINEL2_L2A_DEMO"
 DEMO_DEM_COLLECTION = "DEM_DEMO"
+DEMO_S1_COLLECTION = "SENTINEL1_GRD_DEMO"
+DEMO_COLLECTIONS = (DEMO_S2_COLLECTION, DEMO_S1_COLLECTION, DEMO_DEM_COLLECTION)
 
 REFLECTANCE_NODATA = 0
 SCL_NODATA = 0
@@ -30,7 +32,7 @@ class BandSpec:
     full_width_half_max: float | None
     resolution: int  # metres
     dtype: str
-    nodata: int
+    nodata: float
     description: str
 
 
@@ -51,6 +53,26 @@ S2_BAND_NAMES = tuple(b.name for b in S2_BANDS)
 REFLECTANCE_BANDS = tuple(b for b in S2_BANDS if b.name != "SCL")
 
 DEM_BAND = BandSpec("DEM", None, None, None, 30, "int16", DEM_NODATA, "Elevation in metres")
+
+# Sentinel-1 GRD-like backscatter: sigma0 as LINEAR power ratio (not dB: means and the COG overviews
+# average power, as they should; dB = 10 * log10(value)), float32, 20 m (the IW GRD resolution).
+S1_NODATA = -32768.0
+S1_RESOLUTION = 20
+S1_BANDS: tuple[BandSpec, ...] = tuple(
+    BandSpec(pol, None, None, None, S1_RESOLUTION, "float32", S1_NODATA,
+             f"{pol} polarisation ({pol[0]} transmit, {pol[1]} receive), backscatter coefficient sigma0 "
+             "as a linear power ratio (dB = 10 log10)")
+    for pol in ("VV", "VH")
+)
+S1_BAND_NAMES = tuple(b.name for b in S1_BANDS)
+# Only Sentinel-1A flew in 2022 (1B failed in December 2021): one descending relative orbit
+# (early morning, right-looking, so the radar looks west-north-west) every 12 days.
+S1_ACQUISITION_TIME = dt.time(5, 25, 43)
+S1_DATES: tuple[dt.date, ...] = tuple(dt.date(2022, 4, 20) + dt.timedelta(days=12 * k) for k in range(13))
+S1_RELATIVE_ORBIT = 168
+S1_ORBIT_STATE = "descending"
+S1_ENL = 20  # equivalent number of looks of the residual speckle (std ~ 1 dB)
+S1_LOOK_AZIMUTH = 283.0  # degrees from north: heading ~193 (SSW) + 90 (right-looking)
 
 # Every 5 days from 2022-06-02 (the S2 A/B revisit), thinned outside June. June holds one date
 # per ISO week (W22..W26) so weekly aggregation over June has data in every period, and the
@@ -105,15 +127,20 @@ TILE1 = TileSpec("T1", 32632, 675000, 5157800, 1280, 1280, seed=1001)
 # bbox spanning both tiles needs reprojection from two CRSs.
 TILE2 = TileSpec("T2", 32633, 270000, 5155000, 512, 512, seed=2002)
 TILES: tuple[TileSpec, ...] = (TILE1, TILE2)
+S1_TILES: tuple[TileSpec, ...] = (TILE1,)  # Sentinel-1 covers tile 1 only (kept small)
 
 
 def s2_item_id(tile: TileSpec, date: dt.date) -> str:
     return f"S2_DEMO_{tile.id}_{date:%Y%m%d}"
 
 
+def s1_item_id(tile: TileSpec, date: dt.date) -> str:
+    return f"S1_DEMO_{tile.id}_{date:%Y%m%d}"
+
+
 def dem_item_id(tile: TileSpec) -> str:
     return f"DEM_DEMO_{tile.id}"
 
 
-def acquisition_datetime(date: dt.date) -> dt.datetime:
-    return dt.datetime.combine(date, ACQUISITION_TIME, tzinfo=dt.timezone.utc)
+def acquisition_datetime(date: dt.date, time: dt.time = ACQUISITION_TIME) -> dt.datetime:
+    return dt.datetime.combine(date, time, tzinfo=dt.timezone.utc)

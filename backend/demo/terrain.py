@@ -16,6 +16,11 @@ from backend.demo.spec import DEM_BAND, TileSpec
 
 def elevation(tile: TileSpec, lay: L.TileLayout, res: int = DEM_BAND.resolution) -> np.ndarray:
     """int16 metres on the tile's `res` grid (upper-left aligned with the S2 grid)."""
+    return np.round(surface_heights(tile, lay, res)).astype(np.int16)
+
+
+def surface_heights(tile: TileSpec, lay: L.TileLayout, res: int) -> np.ndarray:
+    """float64 metres on the tile's `res` grid, unrounded (slopes without 1 m steps)."""
     h, w = tile.shape(res)
     rows, cols = pixel_centres(h, res), pixel_centres(w, res)
     floor = lay.floor_m - lay.floor_slope_m_per_px * rows[:, None]
@@ -38,4 +43,4 @@ def elevation(tile: TileSpec, lay: L.TileLayout, res: int = DEM_BAND.resolution)
         inside = signed_distance(shape, rows, cols) < 0
         if isinstance(shape, L.Ellipse) and inside.any():
             z[inside] = np.min(z[inside])  # lakes and ponds: a level surface
-    return np.round(z).astype(np.int16)
+    return z

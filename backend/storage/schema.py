@@ -16,7 +16,7 @@ import contextlib
 import fcntl
 import logging
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Protocol
 
 from alembic import command
 from alembic.config import Config
@@ -24,7 +24,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-from backend.settings import Settings
 from backend.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -38,15 +37,35 @@ class SchemaNotCurrent(RuntimeError):
     """The database's schema is not the revision this code needs, and this process may not migrate it."""
 
 
-def open_database(settings: Settings, migrate: bool = True) -> Database:
+class DatabaseSettings(Protocol):
+    """What opening a database needs of the settings: the backend's and the aggregator's both have it."""
+
+    data_dir: Path
+
+    @property
+    def resolved_database_url(self) -> str: ...
+
+
+def open_database(settings: DatabaseSettings, migrate: bool = True) -> Database:
     """The configured database; `migrate`: bring its schema up to date first, else only check it is."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
+    return open_database_at(settings.resolved_database_url, settings.data_dir, migrate)
+
+
+def open_database_at(url: str, data_dir: Path | None = None, migrate: bool = True) -> Database:
+    """The database at `url` (`data_dir`, if given, is created first: it holds a default SQLite file)."""
+    if data_dir is not None:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+    db = Database(url)
     if migrate:
         upgrade(db)
     else:
         ensure_current(db)
     return db
+
+
+def head_revision() -> str:
+    """The newest revision of the migrations this code has."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def upgrade(db: Database) -> None:
@@ -66,14 +85,15 @@ def upgrade(db: Database) -> None:
 
 def ensure_current(db: Database) -> None:
     """Raise SchemaNotCurrent unless the schema is at the newest revision this code knows."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = head_revision()
     with db.engine.connect() as connection:
         found = current_revision(connection)
     if found != head:
         raise SchemaNotCurrent(
             f"the database schema is at revision {found or '(none: an empty database)'}, this version needs "
             f"{head}: start `openeo-backend serve` or `openeo-backend worker` once against this database to "
-            "migrate it (or run the version that matches it)")
+            "migrate it (`openeo-aggregator serve` for an aggregator's database), or run the version that "
+            "matches it")
 
 
 def current_revision(connection: Connection) -> str | None:

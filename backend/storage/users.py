@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -11,8 +13,13 @@ from backend.storage.db import Database
 from backend.storage.models import User
 
 _hasher = PasswordHasher()
-# Verifying against this when the user is unknown keeps the response time independent of the name.
-_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this when the user is unknown keeps the response time independent of the name.
+    Made on first use, not at import: a hash costs ~0.5 s, which every importing command would pay."""
+    return _hasher.hash("not a real password")
 
 
 class UserExists(Exception):
@@ -52,7 +59,7 @@ class UserStore:
         """The user if the password matches, else None."""
         with self.db.session() as session:
             user = session.scalar(select(User).where(User.name == name))
-        stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
+        stored = user.password_hash if user and user.password_hash else _dummy_hash()
         try:
             _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from backend.demo import DEMO_DEM_COLLECTION, DEMO_S2_COLLECTION
+from backend.demo import DEMO_DEM_COLLECTION, DEMO_S1_COLLECTION, DEMO_S2_COLLECTION
 from tests.conftest import SHARED_ASSETS
 
 SCHEMAS = SHARED_ASSETS / "stac-schemas"
@@ -13,7 +13,7 @@ SCHEMAS = SHARED_ASSETS / "stac-schemas"
 
 def test_listing(api):
     body = requests.get(f"{api}/collections").json()
-    assert [c["id"] for c in body["collections"]] == [DEMO_DEM_COLLECTION, DEMO_S2_COLLECTION]
+    assert [c["id"] for c in body["collections"]] == [DEMO_DEM_COLLECTION, DEMO_S1_COLLECTION, DEMO_S2_COLLECTION]
     for collection in body["collections"]:
         assert "synthetic" in collection["title"].lower() + collection["description"].lower()
         assert collection["extent"]["spatial"]["bbox"][0][0] < collection["extent"]["spatial"]["bbox"][0][2]
@@ -27,8 +27,11 @@ def test_listing_paging(api):
     assert [c["id"] for c in first["collections"]] == [DEMO_DEM_COLLECTION]
     next_href = next(link["href"] for link in first["links"] if link["rel"] == "next")
     second = requests.get(next_href).json()
-    assert [c["id"] for c in second["collections"]] == [DEMO_S2_COLLECTION]
-    assert not any(link["rel"] == "next" for link in second["links"])
+    assert [c["id"] for c in second["collections"]] == [DEMO_S1_COLLECTION]
+    next_href = next(link["href"] for link in second["links"] if link["rel"] == "next")
+    third = requests.get(next_href).json()
+    assert [c["id"] for c in third["collections"]] == [DEMO_S2_COLLECTION]
+    assert not any(link["rel"] == "next" for link in third["links"])
 
 
 def test_s2_description(api):
@@ -70,7 +73,7 @@ def test_valid_under_stac_validator_offline(api):
     from conformance import stac_offline
 
     stac_offline.install(SCHEMAS)
-    for collection_id in (DEMO_S2_COLLECTION, DEMO_DEM_COLLECTION):
+    for collection_id in (DEMO_S2_COLLECTION, DEMO_S1_COLLECTION, DEMO_DEM_COLLECTION):
         document = requests.get(f"{api}/collections/{collection_id}").json()
         validator = StacValidate()
         assert validator.validate_dict(document), validator.message

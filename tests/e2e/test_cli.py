@@ -30,8 +30,9 @@ def free_port() -> int:
 def test_help_documents_every_setting():
     out = run_cli("--help").stdout
     for name in ("OPENEO_BACKEND_DATA_DIR", "OPENEO_BACKEND_DATABASE_URL", "OPENEO_BACKEND_OIDC_PROVIDERS",
-                 "OPENEO_BACKEND_STAC_SOURCES", "OPENEO_BACKEND_PORT"):
+                 "OPENEO_BACKEND_STAC_SOURCES", "OPENEO_BACKEND_PORT", "OPENEO_BACKEND_DEMO_COLLECTIONS"):
         assert name in out
+    assert "SENTINEL2_L2A_DEMO, SENTINEL1_GRD_DEMO, DEM_DEMO" in out  # the demo collections one can choose
 
 
 def test_users_commands(tmp_path):
@@ -66,6 +67,15 @@ def test_invalid_setting_is_a_clear_error(tmp_path):
     result = run_cli("users", "list", env={"OPENEO_BACKEND_DATA_DIR": str(tmp_path),
                                            "OPENEO_BACKEND_OIDC_PROVIDERS": "not json"})
     assert result.returncode != 0 and "oidc_providers" in result.stderr
+
+
+def test_unknown_demo_collection_is_a_clear_error(tmp_path):
+    config = tmp_path / "backend.yaml"
+    config.write_text("demo_collections: [SENTINEL1_GRD_DEMO, SENTINEL3_DEMO]\n")
+    result = run_cli("--config", str(config), "users", "list", env={"OPENEO_BACKEND_DATA_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "unknown demo collection(s) 'SENTINEL3_DEMO'" in result.stderr
+    assert "SENTINEL2_L2A_DEMO, SENTINEL1_GRD_DEMO, DEM_DEMO" in result.stderr
 
 
 @pytest.mark.slow

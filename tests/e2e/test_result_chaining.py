@@ -56,11 +56,11 @@ def stranger(live_server) -> openeo.Connection:
 
 @pytest.fixture(scope="module")
 def ndvi_job(owner, tmp_path_factory) -> FinishedJob:
-    """A single-band result: the NDVI composite."""
+    """A single-band result: the NDVI composite (a band-less cube: its band is named after the cube, NDVI)."""
     cube = owner.load_collection(DEMO_S2_COLLECTION, spatial_extent=AREA, temporal_extent=["2022-06-01", "2022-07-01"],
                                  bands=["B04", "B08"])
     return run(cube.ndvi(nir="B08", red="B04").reduce_dimension("t", "mean"), tmp_path_factory.mktemp("ndvi"),
-               ["band_1"])
+               ["NDVI"])
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +111,8 @@ def test_results_link_a_signed_document_that_needs_no_token(ndvi_job):
     links = {link["rel"]: link["href"] for link in signed["links"]}
     assert links["self"] == links["canonical"] == links["root"] == canonical["href"]
     assert "monitor" not in links and "openeo:usage" not in signed  # nothing that needs a token or is billing
-    assert signed["summaries"]["eo:bands"] == [{"name": "band_1"}]
-    assert signed["item_assets"]["result.tif"]["eo:bands"] == [{"name": "band_1"}]
+    assert signed["summaries"]["eo:bands"] == [{"name": "NDVI"}]
+    assert signed["item_assets"]["result.tif"]["eo:bands"] == [{"name": "NDVI"}]
     # same files as the authenticated document; every link expires with the canonical URL
     assert {name: {**a, "href": None} for name, a in signed["assets"].items()} == \
            {name: {**a, "href": None} for name, a in document["assets"].items()}

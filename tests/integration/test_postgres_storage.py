@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from backend.app import create_app
 from backend.settings import load_settings
 from backend.storage.db import Database
+from backend.storage.schema import head_revision
 from backend.storage.udps import UdpStore
 from backend.storage.users import UserExists, UserStore
 from tests.conftest import LiveServer
@@ -32,7 +33,7 @@ def test_schema_is_migrated(db):
     inspector = sa.inspect(db.engine)
     assert {"users", "user_defined_processes", "alembic_version"} <= set(inspector.get_table_names())
     with db.engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
 
 
 def test_users_and_udps(db):

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from backend.app import create_app
-from backend.demo import DEMO_S2_COLLECTION, ensure_demo_catalog
+from backend.demo import DEMO_S1_COLLECTION, DEMO_S2_COLLECTION, ensure_demo_catalog
 from backend.settings import StacSource, load_settings
 from tests.conftest import LiveServer
 from tests.support.stac_api_server import serve_stac_api
@@ -69,7 +69,7 @@ def test_cached_metadata_needs_no_round_trip(stac_api, tmp_path_factory, session
     try:
         assert requests.get(f"{server.url}/collections/{DEMO_S2_COLLECTION}").json() == first
         assert requests.get(f"{server.url}/collections").json() == listing
-        assert {c["id"] for c in listing["collections"]} == {DEMO_S2_COLLECTION, "DEM_DEMO"}
+        assert {c["id"] for c in listing["collections"]} == {DEMO_S2_COLLECTION, DEMO_S1_COLLECTION, "DEM_DEMO"}
     finally:
         server.stop()
 
@@ -81,6 +81,6 @@ def test_unreachable_api_does_not_stop_the_backend(tmp_path, session_data_dir):
     server = LiveServer(create_app(settings))  # demo catalog still served
     try:
         ids = {c["id"] for c in requests.get(f"{server.url}/collections").json()["collections"]}
-        assert ids == {DEMO_S2_COLLECTION, "DEM_DEMO"}
+        assert ids == {DEMO_S2_COLLECTION, DEMO_S1_COLLECTION, "DEM_DEMO"}
     finally:
         server.stop()

@@ -1,7 +1,8 @@
 """The generated demo STAC catalog: structure, COG layout, pixel values, determinism, validity.
 
-The catalog is generated once per module (about 10 s); the value checks use the documented
-"known pixels" of backend/demo/layout.py (10 m pixel row/col within a tile).
+The catalog is the session's (generated once, about 10 s; the live server uses the same one); the
+value checks use the documented "known pixels" of backend/demo/layout.py (10 m pixel row/col within
+a tile). The Sentinel-1 collection's own checks: test_demo_sentinel1.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pystac
 import pytest
 import rasterio
 
-from backend.demo import DEMO_DEM_COLLECTION, DEMO_S2_COLLECTION, ensure_demo_catalog
+from backend.demo import DEMO_DEM_COLLECTION, DEMO_S1_COLLECTION, DEMO_S2_COLLECTION, ensure_demo_catalog
 from backend.demo import spec as S
 from backend.demo.build import build_catalog
 from backend.demo.ensure import MARKER, ensure_built
@@ -36,14 +37,10 @@ D = {d.strftime("%m%d"): d for d in S.S2_DATES}
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> dict:
-    dest = tmp_path_factory.mktemp("data") / "demo-catalog"
-    started = time.monotonic()
-    catalog_json = ensure_demo_catalog(dest)
-    seconds = time.monotonic() - started
-    size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
-    print(f"\ndemo catalog: generated in {seconds:.1f} s, {size / 1e6:.1f} MB")
-    return {"root": dest, "catalog_json": catalog_json, "seconds": seconds}
+def demo(demo_catalog_dir) -> dict:
+    size = sum(p.stat().st_size for p in demo_catalog_dir.rglob("*") if p.is_file())
+    print(f"\ndemo catalog: {size / 1e6:.1f} MB")
+    return {"root": demo_catalog_dir, "catalog_json": demo_catalog_dir / "catalog.json"}
 
 
 def _item_dir(root: Path, tile: S.TileSpec, date: dt.date) -> Path:
@@ -76,10 +73,11 @@ def test_catalog_readable_with_pystac(demo):
     cat = pystac.Catalog.from_file(str(demo["catalog_json"]))
     assert cat.id == "openeo-backend-demo"
     collections = {c.id: c for c in cat.get_children()}
-    assert set(collections) == {DEMO_S2_COLLECTION, DEMO_DEM_COLLECTION}
+    assert set(collections) == {DEMO_S2_COLLECTION, DEMO_S1_COLLECTION, DEMO_DEM_COLLECTION}
     s2_items = list(collections[DEMO_S2_COLLECTION].get_items())
     assert len(s2_items) == len(S.S2_DATES) * len(S.TILES)
     assert len(list(collections[DEMO_DEM_COLLECTION].get_items())) == len(S.TILES)
+    assert len(list(collections[DEMO_S1_COLLECTION].get_items())) == len(S.S1_DATES) * len(S.S1_TILES)
     for item in s2_items:
         assert set(item.assets) == {"B02", "B03", "B04", "B08", "B11", "SCL"}
         for asset in item.assets.values():
@@ -175,6 +173,7 @@ def test_cogs_tiled_compressed_with_overviews(demo):
     cat = pystac.Catalog.from_file(str(demo["catalog_json"]))
     items = [cat.get_child(DEMO_S2_COLLECTION).get_item(S.s2_item_id(t, D["0602"])) for t in S.TILES]
     items += list(cat.get_child(DEMO_DEM_COLLECTION).get_items())
+    items += [cat.get_child(DEMO_S1_COLLECTION).get_item(S.s1_item_id(S.TILE1, S.S1_DATES[0]))]
     for item in items:
         for key, asset in item.assets.items():
             raster = asset.extra_fields["raster:bands"][0]
@@ -300,10 +299,10 @@ def _hashes(root: Path) -> dict[str, str]:
 
 def test_generation_is_deterministic(demo, tmp_path):
     """An item depends only on (tile, date), so a partial rebuild must reproduce its bytes."""
-    build_catalog(tmp_path / "again", dates=[D["0612"]])
+    build_catalog(tmp_path / "again", dates=[D["0612"]], s1_dates=[S.S1_DATES[4]])
     again = _hashes(tmp_path / "again")
     full = _hashes(demo["root"])
-    assert len(again) == 2 * 7 + 2 * 2  # 2 S2 items (6 COGs + JSON), 2 DEM items
+    assert len(again) == 2 * 7 + 2 * 2 + 3  # 2 S2 items (6 COGs + JSON), 2 DEM items, 1 S1 item (2 COGs + JSON)
     assert {k: full[k] for k in again} == again
 
 

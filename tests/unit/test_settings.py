@@ -58,3 +58,21 @@ def test_grant_types_are_those_the_api_allows():
     with pytest.raises(ValueError, match="grant_types"):
         load_settings(oidc_providers=[{"id": "p", "issuer": "https://i", "title": "t",
                                        "default_clients": [{"id": "c", "grant_types": ["client_credentials"]}]}])
+
+
+def test_demo_collections_default_to_all_and_come_from_the_environment(monkeypatch):
+    assert load_settings().demo_collections == ["SENTINEL2_L2A_DEMO", "SENTINEL1_GRD_DEMO", "DEM_DEMO"]
+    monkeypatch.setenv("OPENEO_BACKEND_DEMO_COLLECTIONS", '["SENTINEL1_GRD_DEMO", "DEM_DEMO", "DEM_DEMO"]')
+    assert load_settings().demo_collections == ["SENTINEL1_GRD_DEMO", "DEM_DEMO"]
+
+
+@pytest.mark.parametrize("value, fragment", [
+    (["SENTINEL1_GRD_DEMO", "S1_GRD"], "unknown demo collection(s) 'S1_GRD'"),
+    ([], "no demo collection chosen"),
+])
+def test_demo_collections_are_checked(value, fragment):
+    with pytest.raises(ValueError) as info:
+        load_settings(demo_collections=value)
+    message = str(info.value)
+    assert "demo_collections" in message and fragment in message
+    assert "SENTINEL2_L2A_DEMO, SENTINEL1_GRD_DEMO, DEM_DEMO" in message  # what the user can choose from

@@ -1,0 +1,44 @@
+"""Tables only the aggregator writes (created by migration 0004 in backend/storage/migrations)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.storage.models import Base, utcnow
+
+
+class RegisteredBackend(Base):
+    """A backend a partner registered at runtime (configured ones live in the settings)."""
+
+    __tablename__ = "federation_backends"
+
+    backend_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    config: Mapped[dict] = mapped_column(JSON)  # BackendConfig.model_dump()
+    registered: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FederationCharge(Base):
+    """One charge of the federation's ledger, attributed to the backend that reported the costs.
+
+    ``ledger_ref`` is the ledger entries' ref (unique per user, like the ledger's own constraint), so a
+    charge and its attribution are written at most once however often the costs are reported.
+    Amounts in milli-credits, like the ledger: ``reported`` by the backend, ``charged`` to the user (less
+    when the balance could not cover it).
+    """
+
+    __tablename__ = "federation_charges"
+    __table_args__ = (UniqueConstraint("user_id", "ledger_ref", name="uq_federation_charges_ref"),
+                      Index("ix_federation_charges_backend", "backend_id", "created"))
+
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"))
+    backend_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # "result" (POST /result) or "job" (one run of a batch job)
+    ref: Mapped[str] = mapped_column(String(255))  # the request id or job run as the caller named it
+    ledger_ref: Mapped[str] = mapped_column(String(128))
+    reported: Mapped[int] = mapped_column(BigInteger)
+    charged: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
