@@ -8,7 +8,7 @@ directory first (the writers need local files: GDAL, the quicklook, the checksum
 - ``FsspecResultStorage`` (``results_url``: ``s3://bucket/prefix``, ``memory://x``, ``file:///path``, ...):
   the local run dir under ``results_dir`` is only staging; ``publish`` uploads every file and then deletes
   the local copy. The runner calls it *before* ``JobStore.finish`` makes the run visible, so a download
-  never sees a partial upload; downloads are streamed back through the API (see ``api/job_results.py``).
+  never sees a partial upload; downloads are streamed back through the API (see ``api/signed_results.py``).
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ class Account:
 
     def capabilities(self):
         return {"id": "agg", "title": "Aggregator", "description": "Two backends.", "backend_version": "9.9",
-                "billing": {"currency": "credits"}, "conformsTo": ["https://api.openeo.org/extensions/federation/0.2.0"],
+                "billing": {"currency": "credits"},
+                "conformsTo": ["https://api.openeo.org/extensions/federation/0.2.0"],
                 "federation": {"b1": {"url": "http://b1", "status": "online"}}}
 
     def capabilities_version(self):
@@ -162,7 +163,8 @@ def test_federation_fields_pass_through_listings(served):
     page = requests.get(f"{served.url}/collections?limit=1").json()
     assert page["federation:missing"] == ["b2"] and [c["id"] for c in page["collections"]] == ["A"]
     processes = requests.get(f"{served.url}/processes").json()
-    assert processes["federation:missing"] == ["b2"] and processes["processes"][0]["federation:backends"] == ["b1", "b2"]
+    assert processes["federation:missing"] == ["b2"]
+    assert processes["processes"][0]["federation:backends"] == ["b1", "b2"]
     formats = requests.get(f"{served.url}/file_formats").json()
     assert formats["federation:missing"] == ["b2"] and formats["output"]["GTiff"] == {"federation:backends": ["b1"]}
     udps = requests.get(f"{served.url}/process_graphs", headers=AUTH).json()
