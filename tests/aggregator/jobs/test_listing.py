@@ -43,8 +43,20 @@ def assert_exactly_once(listed: list[str]) -> None:
 @pytest.mark.parametrize("limit", [1, 2, 7])
 def test_pages_concatenate_to_the_merged_order(federation, limit):
     expected = federation.expected()
-    listed, pages = federation.walk(limit)
+    requests, page_number = [], [0]
+    fetch = federation.fetch
+
+    def recording(backend_id, size, token):
+        requests.append((page_number[0], backend_id, token))
+        return fetch(backend_id, size, token)
+
+    federation.fetch = recording
+    listed, pages = federation.walk(limit, between=lambda number, listed: page_number.__setitem__(0, number))
     assert listed == expected
+    # without deletions a resumed page always fits: no backend is re-read from its start within a page
+    rescans = [(n, b) for i, (n, b, token) in enumerate(requests)
+               if token is None and any(m == n and c == b and t is not None for m, c, t in requests[:i])]
+    assert rescans == []
     assert all(len(page.jobs) == limit for page in pages[:-1])  # every page but the last is full
     assert all(page.missing == [] for page in pages)
     assert len(pages) in (-(-len(expected) // limit), -(-len(expected) // limit) + 1)
@@ -103,24 +115,41 @@ def listing_time(created: str):
     return datetime.fromisoformat(created)
 
 
-def test_deleted_jobs_never_hide_others(federation):
-    """Deleting listed jobs shifts an offset-paged backend's pages: it is then re-read from its start."""
+@pytest.mark.parametrize("limit", [2, 5])
+def test_deleted_jobs_never_hide_others(federation, limit):
+    """Deleting listed jobs shifts an offset-paged backend's pages under the listing's position: it is then
+    re-read from its start (the resumed page no longer begins before the position)."""
     expected = federation.expected()
     a = federation.backends["a"]
     deleted_unlisted = []
 
-    def delete(number, listed):
-        listed_on_a = [ids.decode(x).job_id for x in listed if ids.decode(x).backend_id == "a"]
-        if listed_on_a:
-            a.delete(listed_on_a[0])  # shifts everything after it
+    def delete(number, listed):  # a user deleting the jobs they have seen while paging on, but the last
+        for job_id in [ids.decode(x).job_id for x in listed if ids.decode(x).backend_id == "a"][:-1]:
+            a.delete(job_id)  # shifts a's offset pages by as many
         if number == 2:
             unlisted = next(j["id"] for j in a.ordered() if ids.encode("a", j["id"]) not in listed)
             a.delete(unlisted)
             deleted_unlisted.append(ids.encode("a", unlisted))
 
-    listed, _ = federation.walk(2, between=delete)
+    listed, _ = federation.walk(limit, between=delete)
     assert_exactly_once(listed)
     assert listed == [x for x in expected if x not in deleted_unlisted]
+
+
+def test_deletions_before_the_resumed_page_hide_nothing():
+    """Page 1 takes j0..j3 of an offset-paged backend and resumes at its page "2" ([j2, j3]); deleting
+    j0..j2 moves j4 to offset 1, before that page: the resumed page then starts after the position, so
+    the backend is read again from its start and j4 is listed."""
+    a, b = FakeBackend("a", "offset", cap=2), FakeBackend("b", "offset", cap=2)
+    fed = Federation(a, b)
+    jobs = [a.add(START - timedelta(seconds=n), job_id=f"j{n}") for n in range(8)]
+    first = fed.page(4)
+    assert [ids.decode(job["id"]).job_id for job in first.jobs] == jobs[:4]
+    assert fed.codec.loads(first.next, "alice").positions["a"].resume == "2"
+    for job_id in jobs[:3]:
+        a.delete(job_id)
+    rest = fed.page(4, first.next)
+    assert [ids.decode(job["id"]).job_id for job in rest.jobs] == jobs[4:8] and rest.next is None
 
 
 @pytest.mark.parametrize("failing, calls, limit", [("c", {1}, 2), ("a", {2}, 7)])
