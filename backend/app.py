@@ -8,14 +8,15 @@ from flask import Flask
 
 from apicore import flask_support
 from apicore.frozen_json import gzip_response
-from backend.api import (account, collections, discovery, job_results, jobs, process_graphs, processes, processing,
-                         validation)
-from backend.api.context import API_PREFIX
+from apicore.views import SHARED_BLUEPRINTS, register_openeo_api
+from backend.api import signed_results
+from backend.api_services import build_api_services
 from backend.services import Services, build_services
 from backend.settings import Settings, load_settings
 
-API_BLUEPRINTS = (discovery.bp, account.bp, collections.bp, processes.bp, process_graphs.bp, processing.bp,
-                  validation.bp, jobs.bp, job_results.bp)
+# Routes of the backend alone, mounted beside the shared ones (apicore/views/).
+OWN_BLUEPRINTS = (signed_results.bp,)
+API_BLUEPRINTS = SHARED_BLUEPRINTS + OWN_BLUEPRINTS
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -23,17 +24,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     configure_logging(settings.log_level)
     app = Flask("openeo_backend")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.extensions["openeo_backend"] = services or build_services(settings)
+    parts = app.extensions["openeo_backend"] = services or build_services(settings)
     flask_support.install(app)
     app.after_request(gzip_response)
     app.url_map.strict_slashes = False  # /openeo/1.2 and /openeo/1.2/ both answer
-    blueprints = API_BLUEPRINTS + ((account.oidc_bp,) if settings.oidc_providers else ())
-    for blueprint in blueprints:
-        app.register_blueprint(blueprint, url_prefix=API_PREFIX)
-    app.register_blueprint(discovery.well_known_bp)
-    app.register_blueprint(discovery.health_bp)
-    # The JS client looks for /.well-known/openeo under the URL it is given (often the API root) first.
-    app.register_blueprint(discovery.well_known_bp, url_prefix=API_PREFIX, name="well_known_under_api")
+    register_openeo_api(app, build_api_services(parts), OWN_BLUEPRINTS)
     return app
 
 

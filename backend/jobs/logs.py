@@ -13,20 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from apicore import errors
+from apicore.log_levels import LEVELS, level_rank
 from backend.storage.db import Database
 from backend.storage.models import JobLogEntry
-
-LEVELS = ("debug", "info", "warning", "error")
-
-
-def level_rank(level: str) -> int:
-    return LEVELS.index(level)
-
-
-def check_level(level: Any, parameter: str = "level") -> str:
-    if level not in LEVELS:
-        raise errors.BadRequest(reason=f"'{parameter}' must be one of {', '.join(LEVELS)}, not {level!r}")
-    return level
 
 
 class JobLogs:

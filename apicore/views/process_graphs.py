@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, Response, jsonify
 
 from apicore import errors
-from backend.api.context import api_root, json_body, require_user, services
+from apicore.views.context import api, api_root, json_body, require_caller
 
 bp = Blueprint("process_graphs", __name__)
 
@@ -18,16 +18,22 @@ SUMMARY_KEYS = ("id", "summary", "description", "categories", "parameters", "ret
 
 @bp.get("/process_graphs")
 def list_udps():
-    user = require_user()
-    processes = [{k: spec[k] for k in SUMMARY_KEYS if k in spec} for spec in services().udps.list(user.user_id)]
-    return jsonify({"processes": processes,
+    listing = api().udps.listing(require_caller(), api_root())
+    processes = [_summary(spec) for spec in listing["processes"]]
+    return jsonify({**listing, "processes": processes,
                     "links": [{"rel": "self", "href": f"{api_root()}/process_graphs", "type": "application/json"}]})
+
+
+def _summary(spec: dict) -> dict:
+    """The listed fields of a process, and any ``federation:`` fields an aggregator added."""
+    fields = {k: spec[k] for k in SUMMARY_KEYS if k in spec}
+    fields.update((k, v) for k, v in spec.items() if k.startswith("federation:"))
+    return fields
 
 
 @bp.get("/process_graphs/<process_graph_id>")
 def describe_udp(process_graph_id: str):
-    user = require_user()
-    spec = services().udps.get(user.user_id, _checked_id(process_graph_id))
+    spec = api().udps.get(require_caller(), _checked_id(process_graph_id))
     if spec is None:
         raise errors.ProcessGraphNotFound(identifier=process_graph_id)
     return jsonify(spec)
@@ -35,23 +41,22 @@ def describe_udp(process_graph_id: str):
 
 @bp.put("/process_graphs/<process_graph_id>")
 def store_udp(process_graph_id: str):
-    user = require_user()
+    caller = require_caller()
     if not PROCESS_ID.match(process_graph_id):
         raise errors.ProcessGraphIdInvalid(identifier=process_graph_id)
     process_id = process_graph_id
-    if process_id in services().processes:
+    if api().processes.is_predefined(process_id):
         raise errors.PredefinedProcessExists(
             f"'{process_id}' is a predefined process; choose another id for your process.")
     spec = _checked_process(json_body())
     spec["id"] = process_id
-    services().udps.put(user.user_id, process_id, spec)
+    api().udps.put(caller, process_id, spec)
     return Response(status=200)
 
 
 @bp.delete("/process_graphs/<process_graph_id>")
 def delete_udp(process_graph_id: str):
-    user = require_user()
-    if not services().udps.delete(user.user_id, _checked_id(process_graph_id)):
+    if not api().udps.delete(require_caller(), _checked_id(process_graph_id)):
         raise errors.ProcessGraphNotFound(identifier=process_graph_id)
     return Response(status=204)
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from backend.api.context import api_root, frozen, services
+from apicore.views.context import api, api_root, document_response
 
 bp = Blueprint("processes", __name__)
 
 
 @bp.get("/processes")
 def list_processes():
-    return frozen("processes", _listing).response()
+    processes = api().processes
+    return document_response("processes", processes.version(), lambda: _listing(processes.listing(api_root())))
 
 
-def _listing() -> dict:
-    return {"processes": services().processes.specs(),
-            "links": [{"rel": "self", "href": f"{api_root()}/processes", "type": "application/json"}]}
+def _listing(listing: dict) -> dict:
+    return {**listing, "links": [{"rel": "self", "href": f"{api_root()}/processes", "type": "application/json"}]}

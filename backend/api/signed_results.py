@@ -1,9 +1,10 @@
-"""Job results: the STAC Collection at GET /jobs/{id}/results, the same document at its signed
-``canonical`` URL (``/jobs/{id}/results/collection.json?expires=…&signature=…``), the signed STAC Items
-and the signed downloads (documents built in ``backend/jobs/result_stac.py``).
+"""The backend's own routes of job results, tied to its storage and signing key: the results document at
+its signed ``canonical`` URL (``/jobs/{id}/results/collection.json?expires=…&signature=…``), the signed
+STAC Items and the signed downloads (documents built in ``backend/jobs/result_stac.py``; GET
+/jobs/{id}/results itself is a shared view, apicore/views/jobs.py).
 
-Everything but GET /jobs/{id}/results needs no token (browsers, the JS client, the Web Editor, STAC tools
-and other backends' load_stac send none): the URL's HMAC signature and expiry are the authorisation.
+None of them needs a token (browsers, the JS client, the Web Editor, STAC tools and other backends'
+load_stac send none): the URL's HMAC signature and expiry are the authorisation.
 Files are served only from the run the database published, by asset name (never a client-supplied
 path), with HEAD and ``Range`` (werkzeug's conditional responses).
 
@@ -19,30 +20,15 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from apicore import errors
 from apicore.flask_support import error_response
-from backend.api.context import api_root, require_user, services
+from apicore.views.context import api_root
+from backend.api.context import services
+from backend.api_services.job_documents import results_document
 from backend.jobs import result_stac
 from backend.jobs.result_stac import ResultLinks
 from backend.jobs.signing import DOCUMENT
 from backend.jobs.storage import ResultStorage
-from backend.storage.models import Job
 
-bp = Blueprint("job_results", __name__)
-TRUE = ("", "true", "1")  # ?partial, ?partial=true (allowEmptyValue)
-
-
-@bp.get("/jobs/<job_id>/results")
-def list_results(job_id: str):
-    user = require_user()
-    svc = services()
-    job = svc.jobs.get(user.user_id, job_id)
-    partial = request.args.get("partial", "false").lower() in TRUE
-    if job.status == "error" and not partial:
-        entry = svc.job_logs.last_error(job_id) or {"id": "0", "level": "error", "message": "The job failed."}
-        return jsonify(entry), 424
-    if job.status != "finished" and not partial:
-        raise errors.JobNotFinished(f"The job is '{job.status}': its results are available once it is "
-                                    "'finished'. Start it with POST /jobs/{id}/results and poll GET /jobs/{id}.")
-    return jsonify(results_document(job, _links(job_id, svc.result_urls.expires_at()), signed=False))
+bp = Blueprint("signed_results", __name__)
 
 
 @bp.get(f"/jobs/<job_id>/results/{DOCUMENT}")
@@ -151,8 +137,3 @@ def result_item(job_id: str, name: str):
     item = result_stac.result_item(job_id, name, published["assets"][name], published["finished"],
                                    _links(job_id, expires))
     return jsonify(item), 200, {"Content-Type": "application/geo+json"}
-
-
-def results_document(job: Job, links: ResultLinks, signed: bool) -> dict:
-    published = job.results if job.status == "finished" else None
-    return result_stac.results_collection(job, (published or {}).get("assets", {}), links, signed)
