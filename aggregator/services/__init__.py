@@ -1,0 +1,28 @@
+"""The aggregator's implementation of the shared views' service interfaces (apicore/services.py), built
+on its parts (aggregator/parts.py): fan-out, merge, route and proxy.
+
+    discovery.py   capabilities (billing, federation conformance, `federation`), /health
+    account.py     logins (aggregator/auth), /me with the federation's balance
+
+Batch jobs plug in through ``build_services(parts, jobs=...)``; without one they answer 501.
+"""
+
+from __future__ import annotations
+
+from apicore.services import JobsService, OpenEOServices
+from aggregator.parts import AggregatorParts
+from aggregator.services.account import FederationAccount
+from aggregator.services.discovery import FederationDiscovery
+from aggregator.services.unsupported import NotYet, UnsupportedJobs
+
+API_PREFIX = "/openeo/1.2"
+
+
+def build_services(parts: AggregatorParts, jobs: JobsService | None = None) -> OpenEOServices:
+    """Every service over ``parts``; ``jobs``: the batch jobs service (default: 501 FeatureUnsupported)."""
+    placeholder = NotYet()
+    return OpenEOServices(
+        discovery=FederationDiscovery(parts), account=FederationAccount(parts), collections=placeholder,
+        processes=placeholder, udps=placeholder, processing=placeholder,
+        jobs=jobs if jobs is not None else UnsupportedJobs(),
+        api_prefix=API_PREFIX, public_url=parts.settings.public_url)
