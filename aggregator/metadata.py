@@ -31,9 +31,10 @@ from cachetools import LRUCache
 
 from aggregator.federation.errors import BackendErrorResponse, UpstreamError
 from aggregator.federation.upstream import Upstream
-from aggregator.merging.collections import CollectionListing, merge_collection, merge_collection_listings
+from aggregator.merging.collections import (CollectionIndex, CollectionListing, merge_collection,
+                                             merge_collection_listings)
 from aggregator.merging.file_formats import merge_file_formats
-from aggregator.merging.processes import ProcessListing, merge_processes
+from aggregator.merging.processes import ProcessListing, merge_processes, offered_processes
 from aggregator.merging.resource_maps import merge_udf_runtimes
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class FederatedMetadata:
         if taken is not None and now - taken[0] < self.reuse and taken[1].registry_version == registry.version:
             return taken[1]
         version = registry.version
-        answer = self.federation.fan_out(lambda upstream: self._cached(upstream, path))
+        answer = self.federation.fan_out(lambda upstream: self.cached(upstream, path))
         snapshot = Snapshot(path, {b: v.document for b, v in answer.successes.items()},
                             tuple(sorted((b, v.generation) for b, v in answer.successes.items())),
                             dict(answer.failures), version)
@@ -96,7 +97,8 @@ class FederatedMetadata:
             self._snapshots[path] = (time.monotonic(), snapshot)
         return snapshot
 
-    def _cached(self, upstream: Upstream, path: str) -> _Versioned:
+    def cached(self, upstream: Upstream, path: str) -> _Versioned:
+        """One backend's document at ``path`` through the federation's cache (stale-while-revalidate)."""
         key = ("metadata", path, upstream.id, upstream.config.url)
         return self.federation.metadata_cache.get_or_call(key, lambda: _Versioned(next(_generations),
                                                                                   _fetch(upstream, path)))
@@ -126,6 +128,21 @@ class FederatedMetadata:
         """One collection merged from the documents of the backends that described it."""
         return merge_collection(collection_id, documents, root_url=root, weights=self.weights(),
                                 backend_urls=self.urls()).document
+
+    def collection_index(self) -> tuple[CollectionIndex, list[str]]:
+        """Each answering backend's collections (after its rules), for routing; and the missing backends."""
+        snapshot = self.snapshot("collections")
+        index = self._memo(("collection_index", snapshot.key),
+                           lambda: CollectionIndex.from_listings(self._allowed_collections(snapshot.documents)))
+        return index, snapshot.missing
+
+    def process_ids(self) -> dict[str, frozenset[str]]:
+        """The process ids each answering backend offers (after its deny rules), for routing."""
+        snapshot = self.snapshot("processes")
+        rules = {backend.id: backend.processes for backend in self.federation.registry.snapshot()}
+        return self._memo(("process_ids", snapshot.key), lambda: {
+            backend_id: frozenset(offered_processes(listing, rules.get(backend_id)))
+            for backend_id, listing in snapshot.documents.items()})
 
     def processes(self, root: str) -> ProcessListing:
         snapshot = self.snapshot("processes")

@@ -3,6 +3,8 @@ on its parts (aggregator/parts.py): fan-out, merge, route and proxy.
 
     discovery.py   capabilities (billing, federation conformance, `federation`), /health
     account.py     logins (aggregator/auth), /me with the federation's balance
+    metadata.py    collections, processes, file formats, UDF runtimes: fanned out, cached, merged
+    udps.py        user-defined processes in the aggregator's database
 
 Batch jobs plug in through ``build_services(parts, jobs=...)``; without one they answer 501.
 """
@@ -13,6 +15,8 @@ from apicore.services import JobsService, OpenEOServices
 from aggregator.parts import AggregatorParts
 from aggregator.services.account import FederationAccount
 from aggregator.services.discovery import FederationDiscovery
+from aggregator.services.metadata import FederationCollections, FederationProcesses
+from aggregator.services.udps import FederationUdps
 from aggregator.services.unsupported import NotYet, UnsupportedJobs
 
 API_PREFIX = "/openeo/1.2"
@@ -22,7 +26,8 @@ def build_services(parts: AggregatorParts, jobs: JobsService | None = None) -> O
     """Every service over ``parts``; ``jobs``: the batch jobs service (default: 501 FeatureUnsupported)."""
     placeholder = NotYet()
     return OpenEOServices(
-        discovery=FederationDiscovery(parts), account=FederationAccount(parts), collections=placeholder,
-        processes=placeholder, udps=placeholder, processing=placeholder,
+        discovery=FederationDiscovery(parts), account=FederationAccount(parts),
+        collections=FederationCollections(parts), processes=FederationProcesses(parts), udps=FederationUdps(parts),
+        processing=placeholder,
         jobs=jobs if jobs is not None else UnsupportedJobs(),
         api_prefix=API_PREFIX, public_url=parts.settings.public_url)
