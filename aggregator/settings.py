@@ -41,7 +41,7 @@ class AggregatorSettings(BaseSettings):
     public_url: str | None = Field(None, description="Public root URL when behind a proxy; default: from requests")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/aggregator.db")
     secret_key: str | None = Field(None, description="Token/job-id signing key; default: generated in <data_dir>")
-    aggregator_id: str = Field("openeo-federation", description="Capabilities `id`")
+    federation_id: str = Field("openeo-federation", description="Capabilities `id`")
     title: str = Field("openEO federation", description="Capabilities `title`")
     description: str = Field("One openEO API over several backends.", description="Capabilities text")
     log_level: str = Field("INFO", description="Python log level")

@@ -24,7 +24,7 @@ class FederationDiscovery:
     def capabilities(self) -> dict:
         settings = self.parts.settings
         return {
-            "id": settings.aggregator_id, "title": settings.title, "description": settings.description,
+            "id": settings.federation_id, "title": settings.title, "description": settings.description,
             "backend_version": __version__,
             "billing": {"currency": "credits", "default_plan": settings.plans[0].name,
                         "plans": [plan.public() for plan in settings.plans]},

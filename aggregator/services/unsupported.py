@@ -16,15 +16,3 @@ class UnsupportedJobs:
 
     listing = create = describe = update = delete = start = stop = logs = estimate = results = _refuse
 
-
-class NotYet:
-    """Collections, processes, UDPs and processing while the app is assembled (replaced step by step)."""
-
-    def _refuse(self, *args, **kwargs):
-        raise errors.FeatureUnsupported("Not offered by this federation yet.")
-
-    version = lambda self: None  # noqa: E731
-    listing = describe = queryables = file_formats = udf_runtimes = get = put = delete = result = validate = _refuse
-
-    def is_predefined(self, process_id: str) -> bool:
-        return False
