@@ -41,11 +41,17 @@ class AggregatorSettings(BaseSettings):
     public_url: str | None = Field(None, description="Public root URL when behind a proxy; default: from requests")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/aggregator.db")
     secret_key: str | None = Field(None, description="Token/job-id signing key; default: generated in <data_dir>")
+    federation_id: str = Field("openeo-federation", description="Capabilities `id`")
     title: str = Field("openEO federation", description="Capabilities `title`")
     description: str = Field("One openEO API over several backends.", description="Capabilities text")
     log_level: str = Field("INFO", description="Python log level")
     workers: int = Field(2, gt=0, description="gunicorn worker processes for `serve`")
     threads: int = Field(8, gt=0, description="Threads per gunicorn worker (requests mostly wait on backends)")
+    access_log: bool = Field(True, description="gunicorn access log of `serve`")
+    max_request_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest request body; larger: 413 "
+                                                                        "PayloadTooLarge")
+    basic_token_ttl: int = Field(86400, gt=0, description="Lifetime of basic-auth access tokens (s), shortened "
+                                                          "to the earliest expiry of the backends' tokens")
 
     backends: list[BackendConfig] = Field(
         [], description="The federated backends (JSON list of {id, url, title, description, experimental, "

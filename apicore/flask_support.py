@@ -25,6 +25,19 @@ class RequestIdLogFilter(logging.Filter):
         return True
 
 
+def configure_logging(level: str) -> None:
+    """One handler on the root logger whose lines carry the request id (once per process)."""
+    root = logging.getLogger()
+    if any(getattr(h, "_openeo", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler._openeo = True  # type: ignore[attr-defined]
+    handler.addFilter(RequestIdLogFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
 def current_request_id() -> str:
     return g.get("request_id", "") if has_request_context() else ""
 

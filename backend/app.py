@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 
 from apicore import flask_support
+from apicore.flask_support import configure_logging
 from apicore.frozen_json import gzip_response
 from apicore.views import SHARED_BLUEPRINTS, register_openeo_api
 from backend.api import signed_results
@@ -31,14 +30,3 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     register_openeo_api(app, build_api_services(parts), OWN_BLUEPRINTS)
     return app
 
-
-def configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if any(getattr(h, "_openeo", False) for h in root.handlers):
-        return
-    handler = logging.StreamHandler()
-    handler._openeo = True  # type: ignore[attr-defined]
-    handler.addFilter(flask_support.RequestIdLogFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(level.upper())

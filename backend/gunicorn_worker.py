@@ -14,12 +14,16 @@ gunicorn writes those answers through ``gunicorn.util.write_error``; the worker 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import uuid
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 from apicore.flask_support import REQUEST_ID_HEADER
+
+log = logging.getLogger(__name__)
 
 # gunicorn's defaults, set explicitly so the messages can name them (its maximum request line is 8190).
 LIMIT_REQUEST_LINE = 4094
@@ -72,3 +76,19 @@ GUNICORN_OPTIONS = {
     "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
     "limit_request_fields": LIMIT_REQUEST_FIELDS,
 }
+
+
+def warn_about_threads() -> None:
+    """Runs in the arbiter right before each fork: another thread there could hold a lock (logging, the
+    import lock, a pool) that would stay locked forever in the new web worker."""
+    others = [thread.name for thread in threading.enumerate() if thread is not threading.current_thread()]
+    if others:
+        log.warning("forking a web worker while the arbiter runs other threads: %s", ", ".join(others))
+
+
+def no_control_socket() -> dict:
+    """gunicorn >= 25.1 serves a control socket from a thread of the arbiter, by default at one path per
+    user (~/.gunicorn/gunicorn.ctl), so a second server on the machine takes it over; we do not use it."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return {"control_socket_disable": True} if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else {}

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from backend.app import create_app
-from backend.gunicorn_worker import GUNICORN_OPTIONS
+from backend.gunicorn_worker import GUNICORN_OPTIONS, no_control_socket, warn_about_threads
 from backend.jobs.process import ChildRunner
 from backend.processing.warmup import warm_up
 from backend.settings import Settings
@@ -83,7 +82,7 @@ def _serve(app, settings: Settings, development: bool, runner: ChildRunner | Non
         return
 
     def pre_fork(_server, _worker):
-        _warn_about_threads()
+        warn_about_threads()
 
     def post_fork(_server, _worker):
         # Connections opened before the fork must not be shared between processes.
@@ -105,21 +104,5 @@ def _serve(app, settings: Settings, development: bool, runner: ChildRunner | Non
         "post_worker_init": post_worker_init,
         "accesslog": "-" if settings.access_log else None,
         "loglevel": settings.log_level.lower(),
-        **_no_control_socket(),
+        **no_control_socket(),
     }, runner).run()
-
-
-def _warn_about_threads() -> None:
-    """Runs in the arbiter right before each fork: another thread there could hold a lock (logging, the
-    import lock, a pool) that would stay locked forever in the new web worker."""
-    others = [thread.name for thread in threading.enumerate() if thread is not threading.current_thread()]
-    if others:
-        log.warning("forking a web worker while the arbiter runs other threads: %s", ", ".join(others))
-
-
-def _no_control_socket() -> dict:
-    """gunicorn >= 25.1 serves a control socket from a thread of the arbiter, by default at one path per
-    user (~/.gunicorn/gunicorn.ctl), so a second server on the machine takes it over; we do not use it."""
-    from gunicorn.config import KNOWN_SETTINGS
-
-    return {"control_socket_disable": True} if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else {}

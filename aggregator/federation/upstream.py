@@ -106,8 +106,14 @@ class Upstream:
                  params: Mapping[str, Any] | None = None, timeout: float | None = None) -> dict:
         """GET ``path`` (relative to the API root) and return its JSON object (read timeout: ``timeout``,
         default ``timeouts.metadata``)."""
-        response = self.request("GET", path, headers=headers, params=params, timeout=timeout)
-        what = f"GET /{path.lstrip('/')}"
+        return self.request_json("GET", path, headers=headers, params=params, timeout=timeout)
+
+    def request_json(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
+                     params: Mapping[str, Any] | None = None, json: Any = None,
+                     timeout: float | None = None) -> dict:
+        """``request`` whose answer must be a JSON object (e.g. ``POST /validation``), returned parsed."""
+        response = self.request(method, path, headers=headers, params=params, json=json, timeout=timeout)
+        what = f"{method.upper()} /{path.lstrip('/')}"
         try:
             document = _parse_json(response.content, self.id, what)
             if not isinstance(document, dict):

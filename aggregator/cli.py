@@ -1,0 +1,186 @@
+"""The `openeo-aggregator` command: serve, users, credits. Imports nothing of the processing engine."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from aggregator.settings import ENV_PREFIX, FederationConfigError, load_settings, settings_help
+
+HELP = f"""openEO federation aggregator: one openEO API over several backends.
+
+\b
+Every setting can also come from an environment variable or from a YAML config file
+(--config FILE or {ENV_PREFIX}CONFIG); precedence: flags > environment > config file > defaults.
+Lists and mappings (backends, OIDC providers, plans) are given as JSON in the environment.
+\b
+{settings_help()}
+"""
+
+
+@click.group(help=HELP, context_settings={"max_content_width": 120})
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML file with settings (keys as the setting names above, lower case), e.g. `backends:`.")
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None) -> None:
+    ctx.obj = {"config_file": config_file}
+
+
+def _settings(ctx: click.Context, **overrides):
+    try:
+        return load_settings(ctx.obj["config_file"], **overrides)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise click.ClickException(f"invalid settings: {exc}") from None
+
+
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                               help=f"Data directory (default: {ENV_PREFIX}DATA_DIR or "
+                                    "~/.local/share/openeo-aggregator).")
+
+
+@main.command()
+@click.option("--host", help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default 8090).")
+@data_dir_option
+@click.option("--workers", type=int, help="Worker processes (default 2).")
+@click.option("--dev", is_flag=True, help="Flask's single-process development server instead of gunicorn.")
+@click.pass_context
+def serve(ctx, host, port, data_dir, workers, dev) -> None:
+    """Serve the federation's openEO API (at least two backends must be configured)."""
+    settings = _settings(ctx, host=host, port=port, data_dir=data_dir, workers=workers)
+    from aggregator.server import run_server
+
+    try:
+        run_server(settings, development=dev)
+    except FederationConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def users() -> None:
+    """Manage the federation's basic-auth users (the same name and password must work on the backends)."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="The user's password.")
+@data_dir_option
+@click.pass_context
+def users_add(ctx, name: str, password: str, data_dir) -> None:
+    """Add a user NAME with a password."""
+    from backend.storage.users import UserExists
+
+    if not password:
+        raise click.ClickException("the password must not be empty")
+    try:
+        user = _user_store(ctx, data_dir).add(name, password)
+    except UserExists:
+        raise click.ClickException(f"user '{name}' exists already") from None
+    click.echo(f"added user {name} (user_id {user.user_id})")
+
+
+@users.command("list")
+@data_dir_option
+@click.pass_context
+def users_list(ctx, data_dir) -> None:
+    """List users (name, user_id, kind)."""
+    for user in _user_store(ctx, data_dir).list():
+        kind = f"oidc:{user.oidc_provider}" if user.oidc_provider else "basic"
+        click.echo(f"{user.name}\t{user.user_id}\t{kind}")
+
+
+@users.command("remove")
+@click.argument("name")
+@data_dir_option
+@click.pass_context
+def users_remove(ctx, name: str, data_dir) -> None:
+    """Remove user NAME and everything they own at the aggregator (UDPs, credits)."""
+    if not _user_store(ctx, data_dir).remove(name):
+        raise click.ClickException(f"no user '{name}'")
+    click.echo(f"removed user {name}")
+
+
+@main.group()
+def credits() -> None:
+    """The federation's credits: grants, balances, the per-backend usage report for partners."""
+
+
+@credits.command("grant", context_settings={"ignore_unknown_options": True})  # AMOUNT may be negative
+@click.argument("name")
+@click.argument("amount", type=float)
+@click.option("--note", help="Why (kept in the ledger).")
+@data_dir_option
+@click.pass_context
+def credits_grant(ctx, name: str, amount: float, note, data_dir) -> None:
+    """Give user NAME AMOUNT credits (negative: correct the balance, never below zero)."""
+    accounting, user = _accounting_and_user(ctx, data_dir, name)
+    balance = accounting.ledger.grant(user.user_id, amount, note=note or "granted by the operator")
+    click.echo(f"{name}: {balance:g} credits")
+
+
+@credits.command("balance")
+@click.argument("name")
+@data_dir_option
+@click.pass_context
+def credits_balance(ctx, name: str, data_dir) -> None:
+    """Show the federation balance of user NAME."""
+    accounting, user = _accounting_and_user(ctx, data_dir, name)
+    click.echo(f"{accounting.ledger.balance(user.user_id):g}")
+
+
+@credits.command("report")
+@click.option("--backend", "backend_id", help="Only this backend.")
+@click.option("--user", "name", help="Only this user.")
+@click.option("--since", type=click.DateTime(), help="Only charges from this date/time (UTC).")
+@click.option("--until", type=click.DateTime(), help="Only charges before this date/time (UTC).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@data_dir_option
+@click.pass_context
+def credits_report(ctx, backend_id, name, since, until, fmt, data_dir) -> None:
+    """Per backend and user: synchronous requests, job runs, credits reported by the backend and charged
+    to the user (the partners' usage report)."""
+    from datetime import timezone
+
+    from aggregator.accounting import render_usage_report
+
+    if name:
+        accounting, user = _accounting_and_user(ctx, data_dir, name)
+    else:
+        accounting, user = _accounting(ctx, data_dir), None
+    utc = lambda moment: moment.replace(tzinfo=timezone.utc) if moment else None  # noqa: E731
+    rows = accounting.usage_report(since=utc(since), until=utc(until), backend_id=backend_id,
+                                   user_id=user.user_id if user else None)
+    click.echo(render_usage_report(rows, fmt), nl=fmt == "json")
+
+
+def _database(ctx, data_dir):
+    from aggregator.storage import open_aggregator_database
+
+    settings = _settings(ctx, data_dir=data_dir)
+    return settings, open_aggregator_database(settings)
+
+
+def _accounting(ctx, data_dir):
+    from aggregator.accounting import FederationAccounting
+
+    settings, db = _database(ctx, data_dir)
+    return FederationAccounting(db, settings.plans, settings.free_credits)
+
+
+def _accounting_and_user(ctx, data_dir, name: str):
+    user = next((u for u in _user_store(ctx, data_dir).list() if u.name == name), None)
+    if user is None:
+        raise click.ClickException(f"no user '{name}'")
+    return _accounting(ctx, data_dir), user
+
+
+def _user_store(ctx, data_dir):
+    from backend.storage.users import UserStore
+
+    return UserStore(_database(ctx, data_dir)[1])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

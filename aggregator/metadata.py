@@ -1,0 +1,192 @@
+"""The backends' metadata as the federation shows it: fetched in parallel, cached per backend, merged.
+
+    metadata = FederatedMetadata(federation)
+    metadata.collections(root)      # CollectionListing: merged document (federation:missing) + index
+    metadata.processes(root)        # ProcessListing: merged document + each backend's process ids
+    metadata.file_formats()         # merged GET /file_formats
+    metadata.version("collections") # changes whenever the merged answer may
+
+Each backend's document (``GET /collections``, ``/processes``, ``/file_formats``, ``/udf_runtimes``) is
+cached under its own key in the federation's stale-while-revalidate cache, so a slow backend's refresh
+never holds up the others, and a backend that fails is missing only from answers it has no usable value
+for. A backend whose circuit is open is skipped at once (``federation:missing``) even with a cached value.
+
+A *snapshot* is the fan-out over those caches: which document of which backend, and who is missing.
+Each cached document carries a generation number, so a snapshot has a cheap identity (``Snapshot.key``):
+the merge of a snapshot is done once per key and API root, and the views serialise the merged answer
+once per key (``version``). A snapshot is reused for ``reuse`` seconds, so ``version()`` and the listing
+of one request (and a burst of requests) share one fan-out: a backend that hangs costs one deadline,
+not two.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Hashable
+
+from cachetools import LRUCache
+
+from aggregator.federation.errors import BackendErrorResponse, UpstreamError
+from aggregator.federation.upstream import Upstream
+from aggregator.merging.collections import (CollectionIndex, CollectionListing, merge_collection,
+                                             merge_collection_listings)
+from aggregator.merging.file_formats import merge_file_formats
+from aggregator.merging.processes import ProcessListing, merge_processes, offered_processes
+from aggregator.merging.resource_maps import merge_udf_runtimes
+
+if TYPE_CHECKING:
+    from aggregator.federation.wiring import Federation
+
+_generations = itertools.count(1)  # next() on a count is atomic under the GIL
+OPTIONAL = frozenset({"udf_runtimes"})  # endpoints a backend may not offer: its 404 means "none"
+
+
+@dataclass(frozen=True)
+class _Versioned:
+    generation: int
+    document: dict
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One fan-out over the per-backend caches of one path."""
+
+    path: str
+    documents: dict[str, dict]  # backend id -> its document
+    generations: tuple[tuple[str, int], ...]
+    failures: dict[str, UpstreamError] = field(default_factory=dict)
+    registry_version: int = 0
+
+    @property
+    def missing(self) -> list[str]:
+        return sorted(self.failures)
+
+    @property
+    def key(self) -> Hashable:
+        return (self.path, self.registry_version, self.generations, tuple(self.missing))
+
+
+class FederatedMetadata:
+    """Thread-safe; all state is cached shared data (nothing per request)."""
+
+    def __init__(self, federation: "Federation", *, reuse: float = 1.0):
+        self.federation = federation
+        self.reuse = reuse
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, tuple[float, Snapshot]] = {}
+        self._merged: LRUCache = LRUCache(maxsize=64)
+
+    # -- snapshots --
+
+    def snapshot(self, path: str) -> Snapshot:
+        registry = self.federation.registry
+        now = time.monotonic()
+        with self._lock:
+            taken = self._snapshots.get(path)
+        if taken is not None and now - taken[0] < self.reuse and taken[1].registry_version == registry.version:
+            return taken[1]
+        version = registry.version
+        answer = self.federation.fan_out(lambda upstream: self.cached(upstream, path))
+        snapshot = Snapshot(path, {b: v.document for b, v in answer.successes.items()},
+                            tuple(sorted((b, v.generation) for b, v in answer.successes.items())),
+                            dict(answer.failures), version)
+        with self._lock:
+            self._snapshots[path] = (time.monotonic(), snapshot)
+        return snapshot
+
+    def cached(self, upstream: Upstream, path: str) -> _Versioned:
+        """One backend's document at ``path`` through the federation's cache (stale-while-revalidate)."""
+        key = ("metadata", path, upstream.id, upstream.config.url)
+        return self.federation.metadata_cache.get_or_call(key, lambda: _Versioned(next(_generations),
+                                                                                  _fetch(upstream, path)))
+
+    def version(self, *paths: str) -> Hashable:
+        """Changes whenever the merged answer of any of ``paths`` may."""
+        return tuple(self.snapshot(path).key for path in paths)
+
+    def _memo(self, key: Hashable, build) -> Any:
+        with self._lock:
+            found = self._merged.get(key)
+        if found is None:
+            found = build()
+            with self._lock:
+                self._merged[key] = found
+        return found
+
+    # -- the merged answers --
+
+    def collections(self, root: str) -> CollectionListing:
+        snapshot = self.snapshot("collections")
+        return self._memo(("collections", snapshot.key, root), lambda: merge_collection_listings(
+            self._allowed_collections(snapshot.documents), root_url=root, weights=self.weights(),
+            backend_urls=self.urls(), missing=snapshot.missing))
+
+    def collection(self, collection_id: str, documents: dict[str, dict], root: str) -> dict:
+        """One collection merged from the documents of the backends that described it."""
+        return merge_collection(collection_id, documents, root_url=root, weights=self.weights(),
+                                backend_urls=self.urls()).document
+
+    def collection_index(self) -> tuple[CollectionIndex, list[str]]:
+        """Each answering backend's collections (after its rules), for routing; and the missing backends."""
+        snapshot = self.snapshot("collections")
+        index = self._memo(("collection_index", snapshot.key),
+                           lambda: CollectionIndex.from_listings(self._allowed_collections(snapshot.documents)))
+        return index, snapshot.missing
+
+    def process_ids(self) -> dict[str, frozenset[str]]:
+        """The process ids each answering backend offers (after its deny rules), for routing."""
+        snapshot = self.snapshot("processes")
+        rules = {backend.id: backend.processes for backend in self.federation.registry.snapshot()}
+        return self._memo(("process_ids", snapshot.key), lambda: {
+            backend_id: frozenset(offered_processes(listing, rules.get(backend_id)))
+            for backend_id, listing in snapshot.documents.items()})
+
+    def processes(self, root: str) -> ProcessListing:
+        snapshot = self.snapshot("processes")
+        rules = {backend.id: backend.processes for backend in self.federation.registry.snapshot()}
+        return self._memo(("processes", snapshot.key, root), lambda: merge_processes(
+            snapshot.documents, root_url=root, rules=rules, weights=self.weights(), backend_urls=self.urls(),
+            missing=snapshot.missing, federation=self.federation.registry.ids()))
+
+    def file_formats(self) -> dict:
+        snapshot = self.snapshot("file_formats")
+        return self._memo(("file_formats", snapshot.key), lambda: merge_file_formats(
+            snapshot.documents, weights=self.weights(), missing=snapshot.missing,
+            federation=self.federation.registry.ids()).document)
+
+    def udf_runtimes(self) -> dict:
+        snapshot = self.snapshot("udf_runtimes")
+        return self._memo(("udf_runtimes", snapshot.key), lambda: merge_udf_runtimes(
+            snapshot.documents, weights=self.weights(), federation=self.federation.registry.ids()).document)
+
+    # -- helpers --
+
+    def weights(self) -> dict[str, float]:
+        return {backend.id: backend.weight for backend in self.federation.registry.snapshot()}
+
+    def urls(self) -> dict[str, str]:
+        return {backend.id: backend.url for backend in self.federation.registry.snapshot()}
+
+    def _allowed_collections(self, documents: dict[str, dict]) -> dict[str, dict]:
+        """Each backend's listing without the collections its operator's rules hide."""
+        registry = self.federation.registry
+        allowed = {}
+        for backend_id, listing in documents.items():
+            config = registry.get(backend_id)
+            entries = listing.get("collections") if isinstance(listing.get("collections"), list) else []
+            allowed[backend_id] = {**listing, "collections": [
+                entry for entry in entries if isinstance(entry, dict) and isinstance(entry.get("id"), str)
+                and (config is None or config.collections.allows(entry["id"]))]}
+        return allowed
+
+
+def _fetch(upstream: Upstream, path: str) -> dict:
+    try:
+        return upstream.get_json(path)
+    except BackendErrorResponse as error:
+        if path in OPTIONAL and error.status == 404:
+            return {}
+        raise

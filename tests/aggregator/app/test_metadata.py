@@ -1,0 +1,125 @@
+"""Collections, processes, file formats and UDPs through the aggregator's app, over fake backends that
+behave or misbehave: merged answers, federation:missing, describe asked only of the holders, UDPs with
+every backend down."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from tests.aggregator.app.conftest import AggregatorServer, settings_for, wait_until
+from tests.support.fake_backends import FakeBackend, HangingServer, RefusingPort
+
+SHARED = "SHARED"
+
+
+def collection(collection_id: str, bands: list[str]) -> dict:
+    return {"stac_version": "1.0.0", "type": "Collection", "id": collection_id, "title": collection_id,
+            "description": "test", "license": "proprietary",
+            "extent": {"spatial": {"bbox": [[0, 0, 10, 10]]}, "temporal": {"interval": [["2020-01-01T00:00:00Z", None]]}},
+            "cube:dimensions": {"bands": {"type": "bands", "values": bands}},
+            "summaries": {"eo:bands": [{"name": band} for band in bands]}, "links": []}
+
+
+@pytest.fixture
+def stocked(fakes):
+    """b1 has ONE and SHARED (bands B1, B2), b2 has TWO and SHARED (bands B2, B3)."""
+    for backend_id, own, bands in (("b1", "ONE", ["B1", "B2"]), ("b2", "TWO", ["B2", "B3"])):
+        fake = fakes[backend_id]
+        documents = {own: collection(own, bands), SHARED: collection(SHARED, bands)}
+        fake.documents["collections"] = {"collections": list(documents.values()), "links": []}
+        for collection_id, document in documents.items():
+            fake.documents[f"collections/{collection_id}"] = document
+        fake.documents["processes"] = {"processes": [{"id": "add", "parameters": [], "returns": {}},
+                                                     {"id": f"only_{backend_id}", "parameters": [], "returns": {}}],
+                                       "links": []}
+    return fakes
+
+
+def test_collections_are_merged_with_their_backends(aggregator, stocked):
+    listing = requests.get(f"{aggregator.url}/collections", timeout=10).json()
+    by_id = {c["id"]: c for c in listing["collections"]}
+    assert sorted(by_id) == ["ONE", SHARED, "TWO"]
+    assert by_id["ONE"]["federation:backends"] == ["b1"] and by_id["TWO"]["federation:backends"] == ["b2"]
+    assert by_id[SHARED]["federation:backends"] == ["b1", "b2"]
+    assert by_id[SHARED]["summaries"]["federation:backends"] == ["b1", "b2"]
+    assert "federation:missing" not in listing
+    page = requests.get(f"{aggregator.url}/collections", params={"limit": 2}, timeout=10).json()
+    assert [c["id"] for c in page["collections"]] == ["ONE", SHARED]
+    assert any(link["rel"] == "next" for link in page["links"])
+
+
+def test_a_collection_is_described_by_the_backends_that_have_it(aggregator, stocked):
+    one = requests.get(f"{aggregator.url}/collections/ONE", timeout=10).json()
+    assert one["federation:backends"] == ["b1"] and one["cube:dimensions"]["bands"]["values"] == ["B1", "B2"]
+    assert stocked["b2"].requests["collections/ONE"] == 0  # never asked of a backend without it
+    shared = requests.get(f"{aggregator.url}/collections/{SHARED}", timeout=10).json()
+    assert shared["cube:dimensions"]["bands"]["values"] == ["B1", "B2", "B3"]  # the union
+    # a band on only some of the backends says which
+    assert {band["name"]: band.get("federation:backends") for band in shared["summaries"]["eo:bands"]} == {
+        "B1": ["b1"], "B2": None, "B3": ["b2"]}
+    unknown = requests.get(f"{aggregator.url}/collections/NOPE", timeout=10)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "CollectionNotFound")
+    assert "does not exist on any backend" in unknown.json()["message"]
+
+
+def test_a_backend_error_on_describe_keeps_its_status_and_names_the_backend(aggregator, stocked):
+    del stocked["b2"].documents["collections/TWO"]
+    wait_until(lambda: requests.get(f"{aggregator.url}/collections", timeout=10).status_code == 200)
+    response = requests.get(f"{aggregator.url}/collections/TWO", timeout=10)
+    assert response.status_code == 404 and response.json()["code"] == "NotFound"
+    assert response.json()["message"].startswith("Backend 'b2': ")
+
+
+def test_processes_file_formats_and_udf_runtimes_are_merged(aggregator, stocked):
+    processes = requests.get(f"{aggregator.url}/processes", timeout=10).json()
+    by_id = {p["id"]: p for p in processes["processes"]}
+    assert sorted(by_id) == ["add", "only_b1", "only_b2"]
+    assert "federation:backends" not in by_id["add"]  # offered by every backend
+    assert by_id["only_b1"]["federation:backends"] == ["b1"]
+    formats = requests.get(f"{aggregator.url}/file_formats", timeout=10).json()
+    assert list(formats["output"]) == ["GTiff"] and formats["input"] == {}
+    assert requests.get(f"{aggregator.url}/udf_runtimes", timeout=10).json() == {}  # 404 at both: none
+
+
+def test_udps_live_in_the_aggregator_and_work_with_every_backend_down(aggregator, stocked):
+    headers = aggregator.auth_headers(*aggregator.new_user())
+    requests.get(f"{aggregator.url}/processes", timeout=10)  # known predefined processes
+    spec = {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}},
+            "summary": "three"}
+    taken = requests.put(f"{aggregator.url}/process_graphs/add", json=spec, headers=headers, timeout=10)
+    assert (taken.status_code, taken.json()["code"]) == (400, "PredefinedProcessExists")
+    for fake in stocked.values():
+        fake.stop()
+    assert requests.put(f"{aggregator.url}/process_graphs/three", json=spec, headers=headers, timeout=10).status_code == 200
+    listing = requests.get(f"{aggregator.url}/process_graphs", headers=headers, timeout=10).json()
+    assert [(p["id"], p["summary"]) for p in listing["processes"]] == [("three", "three")]
+    stored = requests.get(f"{aggregator.url}/process_graphs/three", headers=headers, timeout=10).json()
+    assert stored["process_graph"] == spec["process_graph"]
+    assert requests.delete(f"{aggregator.url}/process_graphs/three", headers=headers, timeout=10).status_code == 204
+    assert requests.get(f"{aggregator.url}/process_graphs/three", headers=headers, timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("fault", ["refusing", "hanging", "garbage"])
+def test_a_misbehaving_backend_lands_in_federation_missing_without_blocking(fault, stocked, tmp_path):
+    with RefusingPort() as refusing, HangingServer() as hanging, FakeBackend("bad") as garbage:
+        garbage.behaviour = "invalid_json"
+        bad_url = {"refusing": refusing.url, "hanging": hanging.url, "garbage": garbage.url}[fault]
+        backends = {"b1": stocked["b1"].url, "b2": stocked["b2"].url, "bad": bad_url}
+        server = AggregatorServer(settings_for(tmp_path, backends))
+        try:
+            for path in ("collections", "processes", "file_formats"):
+                started = time.monotonic()
+                document = requests.get(f"{server.url}/{path}", timeout=30).json()
+                assert time.monotonic() - started < 3.0, path  # the fan-out deadline is 1.5 s here
+                assert document["federation:missing"] == ["bad"], path
+            ids = [c["id"] for c in requests.get(f"{server.url}/collections", timeout=30).json()["collections"]]
+            assert ids == ["ONE", SHARED, "TWO"]
+            federation = wait_until(lambda: (f := requests.get(f"{server.url}/", timeout=10).json()["federation"])
+                                    ["bad"].get("status") == "offline" and f)
+            assert federation["b1"]["status"] == federation["b2"]["status"] == "online"
+            assert federation["bad"]["last_successful_check"] is None
+        finally:
+            server.stop()
