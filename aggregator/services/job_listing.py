@@ -3,7 +3,8 @@ deadline, then merged (aggregator/jobs/listing.py: newest first, signed page tok
 
 A backend that fails (down, too slow for the deadline, its token rejected, no credentials of the user,
 garbage) is in ``missing``; the listing answers with the others. Further pages of a backend that the
-merge needs within the same answer are fetched one after another, each with what is left of the deadline.
+merge needs within the same answer are fetched one after another within a second deadline of the same
+length (so an answer takes at most twice the deadline).
 
 A backend's own paging token is the path of its ``next`` link relative to its API root
 (``jobs?limit=3&page=...``), kept in the aggregator's signed page token. The link must stay on the
@@ -39,13 +40,16 @@ class FederatedJobListing:
             position = state.positions.get(backend_id) or Position(last=state.last)
             if not position.done:
                 first[backend_id] = None if position.whole else position.resume
-        ends = time.monotonic() + self.deadline
+        first_ends = time.monotonic() + self.deadline
         size = None if limit is None else limit + 1  # what the merge asks first: one more than the page
 
         answers = self.parts.federation.fan_out(
-            lambda upstream: self._fetch(upstream, caller, size, first[upstream.id], ends),
+            lambda upstream: self._fetch(upstream, caller, size, first[upstream.id], first_ends),
             backend_ids=list(first), deadline=self.deadline)
         fetched = {(backend_id, first[backend_id]): answer for backend_id, answer in answers.successes.items()}
+        # Further pages of backends that answered get a deadline of their own: a backend that hung until the
+        # first deadline must not leave the healthy ones no time for the pages the merge still needs.
+        later_ends = time.monotonic() + self.deadline
 
         def fetch(backend_id: str, wanted: int | None, backend_token: str | None):
             if backend_id in answers.failures:
@@ -55,7 +59,7 @@ class FederatedJobListing:
             upstream = self.parts.federation.upstreams.get(backend_id)
             if upstream is None:
                 raise BackendUnavailable(backend_id, "it left the federation during this request")
-            return self._fetch(upstream, caller, wanted, backend_token, ends)
+            return self._fetch(upstream, caller, wanted, backend_token, later_ends)
 
         return merged_page(backend_ids, fetch, limit, token, codec=self.codec, scope=caller.user_id, root=root,
                            backend_roots={config.id: config.url for config in configs})

@@ -245,3 +245,22 @@ def test_a_graph_over_two_backends_is_refused_as_not_yet_offered(federation, agg
                              headers=headers, timeout=30)
     assert (response.status_code, response.json()["code"]) == (400, "FederationNoBackend")
     assert "split jobs" in response.json()["message"] and "SENTINEL1_GRD_DEMO" in response.json()["message"]
+
+
+def test_a_graph_on_another_backend_reads_a_federated_jobs_results_by_url(finished, aggregator, federation, tmp_path):
+    """load_stac of the aggregator's results URL of a job on A, run on B: B gets A's signed results URL."""
+    job_a, _, paths = finished["A"]
+    backend_job_id = ids.decode(job_a.job_id).job_id
+    results_url = f"{federation.aggregator.url}/jobs/{job_a.job_id}/results"
+    by_url = aggregator.load_stac(results_url).create_job(out_format="GTiff", title="load_stac on B",
+                                                          job_options={"federation:force-backend": "B"})
+    assert ids.decode(by_url.job_id).backend_id == "B"
+    on_b = direct(federation.b.url).job(ids.decode(by_url.job_id).job_id).describe()["process"]["process_graph"]
+    (signed,) = [node["arguments"]["url"] for node in on_b.values() if node["process_id"] == "load_stac"]
+    assert signed.startswith(f"{federation.a.url}/jobs/{backend_job_id}/results") and "signature=" in signed
+    shown = by_url.describe()["process"]["process_graph"]
+    assert [node["arguments"]["url"] for node in shown.values() if node["process_id"] == "load_stac"] == [signed]
+    by_url.start_and_wait(**QUIET)
+    copied = by_url.get_results().download_files(tmp_path / "copy")
+    original = read(next(p for p in paths if p.name == "result.tif"))
+    np.testing.assert_array_equal(read(next(p for p in copied if p.name.endswith(".tif"))), original)
