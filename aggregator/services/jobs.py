@@ -103,7 +103,8 @@ class FederationJobs:
         upstream = self.dispatch.upstream(backend_id)
         translated = self._graph_for(caller, graph, references, backend_id, root, backends)
         self.dispatch.store_udps(upstream, headers, udps)
-        body = forwarded({**fields, "process": {**process, "process_graph": translated}})
+        body = {key: value for key, value in forwarded({**fields, "process": {**process, "process_graph": translated}})
+                .items() if not key.startswith("federation:")}  # the aggregator's own fields stay here
         response = upstream.request("POST", "jobs", headers=headers, json=body, timeout=self._timeout)
         job_id = response.headers.get("OpenEO-Identifier") or response.headers.get("Location", "").rstrip("/")
         job_id = job_id.rsplit("/", 1)[-1]
@@ -141,7 +142,8 @@ class FederationJobs:
             translated = self._graph_for(caller, graph, references, ref.backend_id, root, backends)
             self.dispatch.store_udps(upstream, headers, udps)
             changes = {**changes, "process": {**process, "process_graph": translated}}
-        upstream.request("PATCH", _path(ref), headers=headers, json=forwarded(changes), timeout=self._timeout)
+        body = {key: value for key, value in forwarded(changes).items() if not key.startswith("federation:")}
+        upstream.request("PATCH", _path(ref), headers=headers, json=body, timeout=self._timeout)
 
     def delete(self, caller: FederatedCaller, job_id: str) -> None:
         ref, upstream, headers = self._target(caller, job_id)

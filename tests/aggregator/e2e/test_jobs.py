@@ -176,7 +176,8 @@ def test_create_names_the_chosen_backend_and_force_backend_picks_it(federation, 
 
 
 def test_the_listing_pages_through_every_job_once_newest_first(federation, aggregator, headers):
-    for graph_of, title in ((dem, "dem 1"), (s1_mean, "s1"), (dem, "dem 2"), (ndvi, "s2")):
+    for graph_of, title in ((dem, "dem 1"), (s1_mean, "s1 1"), (dem, "dem 2"), (ndvi, "s2"), (s1_mean, "s1 2"),
+                            (dem, "dem 3")):
         graph_of(aggregator).create_job(out_format="GTiff", title=title)
     expected = []
     for backend_id, url in (("A", federation.a.url), ("B", federation.b.url)):
@@ -264,3 +265,18 @@ def test_a_graph_on_another_backend_reads_a_federated_jobs_results_by_url(finish
     copied = by_url.get_results().download_files(tmp_path / "copy")
     original = read(next(p for p in paths if p.name == "result.tif"))
     np.testing.assert_array_equal(read(next(p for p in copied if p.name.endswith(".tif"))), original)
+
+
+def test_update_reaches_the_backend_and_a_job_cannot_move(federation, aggregator, headers):
+    job = dem(aggregator).create_job(out_format="GTiff", title="before",
+                                     job_options={"federation:force-backend": "B"})
+    url = f"{federation.aggregator.url}/jobs/{job.job_id}"
+    graph = s1_mean(aggregator).flat_graph()
+    changed = requests.patch(url, json={"title": "after", "process": {"process_graph": graph}}, headers=headers,
+                             timeout=30)
+    assert changed.status_code == 204, changed.text
+    own = direct(federation.b.url).job(ids.decode(job.job_id).job_id).describe()
+    assert (own["title"], own["process"]["process_graph"]) == ("after", graph)
+    moved = requests.patch(url, json={"title": "x", "federation:force-backend": "A"}, headers=headers, timeout=30)
+    assert (moved.status_code, moved.json()["code"]) == (400, "FederationNoBackend")
+    assert "cannot move" in moved.json()["message"] and job.describe()["title"] == "after"
