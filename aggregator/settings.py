@@ -69,6 +69,8 @@ class AggregatorSettings(BaseSettings):
                                                            "(POST /result), seconds")
     fanout_deadline: float = Field(2.5, gt=0, description="Seconds a merged answer waits for its slowest "
                                                           "backend; later ones land in federation:missing")
+    jobs_listing_deadline: float = Field(2.5, gt=0, description="Seconds GET /jobs waits for its slowest backend; "
+                                                                "later ones land in federation:missing")
     fanout_workers: int = Field(32, gt=0, description="Threads (per worker process) calling backends in parallel")
     upstream_pool_size: int = Field(16, gt=0, description="Kept-alive connections per backend; also the most "
                                                           "calls one backend may have pending in fan-outs")

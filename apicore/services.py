@@ -150,12 +150,12 @@ class JobsService(Protocol):
         opaque token from a previous ``next`` (it wins); ``offset``: a client's plain offset, accepted for
         compatibility (an implementation whose pages are not offsets may refuse a non-zero one)."""
 
-    def create(self, caller: Caller, fields: dict, root: str) -> str:
-        """The new job's id."""
+    def create(self, caller: Caller, fields: dict, root: str) -> "str | tuple[str, dict[str, str]]":
+        """The new job's id, or the id and extra response headers (e.g. the aggregator's routing choice)."""
 
     def describe(self, caller: Caller, job_id: str, root: str) -> dict: ...
 
-    def update(self, caller: Caller, job_id: str, changes: dict) -> None: ...
+    def update(self, caller: Caller, job_id: str, changes: dict, root: str) -> None: ...
 
     def delete(self, caller: Caller, job_id: str) -> None: ...
 
@@ -164,9 +164,10 @@ class JobsService(Protocol):
 
     def stop(self, caller: Caller, job_id: str) -> None: ...
 
-    def logs(self, caller: Caller, job_id: str, root: str, offset: int, level: str, limit: int | None) -> Page:
-        """``{"level", "logs": [...]}`` after entry ``offset`` (0: from the start); ``next``: the id of
-        the last entry returned when more follow."""
+    def logs(self, caller: Caller, job_id: str, root: str, offset: str | None, level: str,
+             limit: int | None) -> Page:
+        """``{"level", "logs": [...]}`` after entry ``offset`` (the id of an entry as a string, unchecked;
+        None: from the start); ``next``: the id of the last entry returned when more follow."""
 
     def estimate(self, caller: Caller, job_id: str, root: str) -> dict: ...
 

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Collection, Iterable, Mapping, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -112,7 +112,15 @@ class Upstream:
                      params: Mapping[str, Any] | None = None, json: Any = None,
                      timeout: float | None = None) -> dict:
         """``request`` whose answer must be a JSON object (e.g. ``POST /validation``), returned parsed."""
-        response = self.request(method, path, headers=headers, params=params, json=json, timeout=timeout)
+        return self.request_json_status(method, path, headers=headers, params=params, json=json, timeout=timeout)[0]
+
+    def request_json_status(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
+                            params: Mapping[str, Any] | None = None, json: Any = None, timeout: float | None = None,
+                            ok_statuses: Collection[int] = ()) -> tuple[dict, int]:
+        """``request_json`` that also returns the status, and takes the error statuses in ``ok_statuses`` as
+        answers (e.g. 424 of ``GET /jobs/{id}/results``: a failed job's error log entry)."""
+        response = self.request(method, path, headers=headers, params=params, json=json, timeout=timeout,
+                                ok_statuses=ok_statuses)
         what = f"{method.upper()} /{path.lstrip('/')}"
         try:
             document = _parse_json(response.content, self.id, what)
@@ -120,19 +128,19 @@ class Upstream:
                 raise BackendResponseInvalid(self.id, f"{what}: expected a JSON object, got {type(document).__name__}")
         except UpstreamError as error:
             raise self._failed(error)
-        return document
+        return document, response.status_code
 
     def request(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
                 params: Mapping[str, Any] | None = None, json: Any = None, data: Any = None,
                 timeout: float | None = None, stream: bool = False,
-                allow_redirects: bool | None = None) -> requests.Response:
+                allow_redirects: bool | None = None, ok_statuses: Collection[int] = ()) -> requests.Response:
         """One call to ``path`` (relative to the API root); returns a 1xx-3xx response.
 
         ``timeout`` is the read timeout (default ``timeouts.metadata``). Without ``stream`` the body is
         read here: at most ``max_body_bytes``, all of it within ``timeout`` s of the headers (a backend
         trickling bytes cannot hold the caller). With ``stream=True`` the caller reads and must close it.
-        4xx/5xx answers raise ``BackendErrorResponse`` (the backend's openEO error) or
-        ``BackendResponseInvalid``; transport failures raise ``BackendUnavailable``/``BackendTimeout``.
+        4xx/5xx answers (except ``ok_statuses``) raise ``BackendErrorResponse`` (the backend's openEO error)
+        or ``BackendResponseInvalid``; transport failures raise ``BackendUnavailable``/``BackendTimeout``.
         An open circuit raises at once; every outcome is reported to ``health``.
         """
         skipped = self.unavailable()
@@ -143,7 +151,7 @@ class Upstream:
         read_timeout = timeout or self.timeouts.metadata
         response = self._send(method, path, what, read_timeout, allow_redirects, headers=dict(headers or {}),
                               params=params, json=json, data=data)
-        if response.status_code >= 400:
+        if response.status_code >= 400 and response.status_code not in ok_statuses:
             with response:
                 raise self._failed(self._error_from(response, what))
         if not stream:

@@ -1,10 +1,10 @@
-"""Tables only the aggregator writes (created by migration 0004 in backend/storage/migrations)."""
+"""Tables only the aggregator writes (created by migrations 0004 and 0005 in backend/storage/migrations)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.storage.models import Base, utcnow
@@ -41,4 +41,28 @@ class FederationCharge(Base):
     ledger_ref: Mapped[str] = mapped_column(String(128))
     reported: Mapped[int] = mapped_column(BigInteger)
     charged: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FederationJob(Base):
+    """What the aggregator knows of a batch job on one backend beyond the backend's own document: why it
+    was routed there, and which run of it is current (for charging each run's costs exactly once).
+
+    ``job_key`` is the federated id (``j1-...``), or its SHA-256 when longer than the column. ``run``
+    counts the starts made through the aggregator, the last at ``run_started``; ``charged_run`` is the run
+    whose costs were charged last (the ledger's ref names the run too, so a repeated or concurrent charge
+    is still made once).
+    Jobs created on a backend directly get a row (run 0, no reason) when first seen.
+    """
+
+    __tablename__ = "federation_jobs"
+    __table_args__ = (Index("ix_federation_jobs_user", "user_id", "created"),)
+
+    job_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"))
+    backend_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    run: Mapped[int] = mapped_column(Integer, default=0)
+    run_started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    charged_run: Mapped[int | None] = mapped_column(Integer)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -107,7 +107,12 @@ def paging_arguments() -> tuple[int | None, int]:
 
 
 def integer_argument(name: str, low: int, high: int, absent: int | None) -> int | None:
-    text = request.args.get(name)
+    return integer_value(name, request.args.get(name), low, high, absent)
+
+
+def integer_value(name: str, text: str | None, low: int, high: int, absent: int | None) -> int | None:
+    """``text`` (a query parameter ``name``) as a whole number within low … high; ``absent`` when empty;
+    else a 400 naming the accepted range."""
     if not text:
         return absent
     value = whole_number(text, low, high)

@@ -2,6 +2,8 @@
 
 Job listings page with ``limit`` and an opaque ``page`` token that the service hands out for the ``next``
 link (an aggregator merges several backends' listings behind it); a plain ``offset`` is still accepted.
+Job logs page with ``limit`` and ``offset``, an opaque string (the id of the last entry seen, as the
+service gave it in the ``next`` link), which the service checks.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from apicore import errors
 from apicore.log_levels import check_level
-from apicore.views.context import api, api_root, object_body, paging_arguments, require_caller
+from apicore.views.context import (MAX_LIMIT, api, api_root, integer_argument, object_body, paging_arguments,
+                                   require_caller)
 from apicore.views.job_fields import checked_fields
 
 bp = Blueprint("jobs", __name__)
@@ -20,6 +23,7 @@ bp = Blueprint("jobs", __name__)
 # GET /jobs lists scalars only (the spec recommends leaving out process, usage and other objects)
 LISTED = ("id", "title", "description", "status", "progress", "created", "updated", "plan", "costs", "budget")
 TRUE = ("", "true", "1")  # ?partial, ?partial=true (allowEmptyValue)
+MAX_LOG_OFFSET_CHARS = 1000  # an entry id of any backend fits; longer is no entry id
 
 
 @bp.get("/jobs")
@@ -43,8 +47,9 @@ def create_job():
     if "process" not in body:
         raise errors.ProcessGraphMissing("Send the job's process as {\"process\": {\"process_graph\": {...}}}.")
     root = api_root()
-    job_id = api().jobs.create(caller, checked_fields(body), root)
-    return Response(status=201, headers={"Location": f"{root}/jobs/{job_id}", "OpenEO-Identifier": job_id})
+    created = api().jobs.create(caller, checked_fields(body), root)
+    job_id, extra = (created, {}) if isinstance(created, str) else created  # (id, response headers) allowed
+    return Response(status=201, headers={**extra, "Location": f"{root}/jobs/{job_id}", "OpenEO-Identifier": job_id})
 
 
 @bp.get("/jobs/<job_id>")
@@ -55,7 +60,7 @@ def describe_job(job_id: str):
 @bp.patch("/jobs/<job_id>")
 def update_job(job_id: str):
     caller = require_caller()
-    api().jobs.update(caller, job_id, checked_fields(object_body()))
+    api().jobs.update(caller, job_id, checked_fields(object_body()), api_root())
     return Response(status=204)
 
 
@@ -88,14 +93,18 @@ def job_results(job_id: str):
 @bp.get("/jobs/<job_id>/logs")
 def job_logs(job_id: str):
     caller = require_caller()
-    limit, offset = paging_arguments()  # offset: the id of the last entry seen
+    limit = integer_argument("limit", 1, MAX_LIMIT, None)
+    offset = request.args.get("offset") or None  # the id of the last entry seen: the service checks it
+    if offset is not None and len(offset) > MAX_LOG_OFFSET_CHARS:
+        raise errors.BadRequest(reason=f"'offset' must be the id of a log entry (at most {MAX_LOG_OFFSET_CHARS} "
+                                       "characters): follow the 'next' link of the logs")
     level = check_level(request.args.get("level") or "debug")
     root = api_root()
     listing, last = api().jobs.logs(caller, job_id, root, offset, level, limit)
     links = []
     if last is not None:
-        links.append({"rel": "next", "type": "application/json",
-                      "href": f"{root}/jobs/{job_id}/logs?offset={last}&limit={limit}&level={level}"})
+        query = urlencode({k: v for k, v in (("offset", last), ("limit", limit), ("level", level)) if v is not None})
+        links.append({"rel": "next", "type": "application/json", "href": f"{root}/jobs/{job_id}/logs?{query}"})
     return jsonify({**listing, "links": links})
 
 

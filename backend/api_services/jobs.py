@@ -9,7 +9,8 @@ import uuid
 
 from apicore import errors
 from apicore.services import Page
-from apicore.views.context import MAX_OFFSET, whole_number
+from apicore.views.context import MAX_OFFSET, integer_value, whole_number
+from apicore.views.job_fields import stored_fields
 from backend.accounting.pricing import check_budget, plan_for
 from backend.api_services.job_documents import job_document, results_document
 from backend.jobs.billing import estimated_costs, hold_for_start, release_hold
@@ -31,6 +32,7 @@ class BackendJobs:
         return Page({"jobs": [job_document(job, root) for job in jobs]}, str(start + limit) if more else None)
 
     def create(self, caller: User, fields: dict, root: str) -> str:
+        fields = stored_fields(fields)  # job_options: none are offered
         _check_process(fields)
         check_budget(fields.get("budget"), plan_for(self.parts.settings.plans, fields.get("plan")))
         return self.parts.jobs.create(caller.user_id, **fields).job_id
@@ -38,7 +40,8 @@ class BackendJobs:
     def describe(self, caller: User, job_id: str, root: str) -> dict:
         return job_document(self.parts.jobs.get(caller.user_id, job_id), root)
 
-    def update(self, caller: User, job_id: str, changes: dict) -> None:
+    def update(self, caller: User, job_id: str, changes: dict, root: str) -> None:
+        changes = stored_fields(changes)
         _check_process(changes)
         if "plan" in changes or "budget" in changes:
             job = self.parts.jobs.get(caller.user_id, job_id)
@@ -71,9 +74,10 @@ class BackendJobs:
         if previous == "queued":  # a running job is settled by its runner, with what it used
             release_hold(svc.jobs, svc.ledger, job_id, "stopped before it ran")
 
-    def logs(self, caller: User, job_id: str, root: str, offset: int, level: str, limit: int | None) -> Page:
+    def logs(self, caller: User, job_id: str, root: str, offset: str | None, level: str, limit: int | None) -> Page:
+        after = integer_value("offset", offset, 0, MAX_OFFSET, 0)  # our entry ids are sequence numbers
         job = self.parts.jobs.get(caller.user_id, job_id)
-        entries, more = self.parts.job_logs.read(job.job_id, offset, level, limit)
+        entries, more = self.parts.job_logs.read(job.job_id, after, level, limit)
         return Page({"level": level, "logs": entries}, entries[-1]["id"] if more and entries else None)
 
     def estimate(self, caller: User, job_id: str, root: str) -> dict:

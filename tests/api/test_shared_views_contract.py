@@ -120,6 +120,21 @@ class Jobs:
     def describe(self, caller, job_id, root):
         return next(job for job in self.jobs if job["id"] == job_id)
 
+    def create(self, caller, fields, root):
+        self.created = fields
+        return "b1-new", {"OpenEO-Federation-Backend": "b1"}
+
+    def update(self, caller, job_id, changes, root):
+        self.updated = (job_id, changes, root)
+
+    def logs(self, caller, job_id, root, offset, level, limit):
+        """Entries 'b1:0' ... 'b1:4'; the offset is the id of the last one seen, whatever its shape."""
+        entries = [{"id": f"b1:{i}", "level": "info", "message": f"entry {i}"} for i in range(5)]
+        start = 0 if offset is None else [e["id"] for e in entries].index(offset) + 1
+        page = entries[start:start + limit] if limit else entries[start:]
+        more = start + len(page) < len(entries)
+        return Page({"level": level, "logs": page, **MISSING}, page[-1]["id"] if more else None)
+
 
 @pytest.fixture(scope="module")
 def services():
@@ -208,3 +223,31 @@ def test_errors_of_the_services_are_openeo_errors(served):
     response = requests.get(f"{served.url}/me", headers={"Authorization": "Bearer basic//wrong"})
     assert (response.status_code, response.json()["code"]) == (401, "TokenInvalid")
     assert requests.get(f"{served.url}/me", headers=AUTH).json() == {"user_id": "u-ann", "name": "ann", "budget": 5}
+
+
+def test_create_passes_options_on_and_answers_the_services_headers(served, services):
+    body = {"process": {"process_graph": {}}, "title": "t", "job_options": {"federation:force-backend": "b1"},
+            "federation:force-backend": "b1", "unknown": 1}
+    response = requests.post(f"{served.url}/jobs", json=body, headers=AUTH)
+    assert response.status_code == 201
+    assert (response.headers["OpenEO-Identifier"], response.headers["OpenEO-Federation-Backend"]) == ("b1-new", "b1")
+    assert response.headers["Location"] == f"{served.url}/jobs/b1-new"
+    assert services.jobs.created == {"process": {"process_graph": {}}, "title": "t",
+                                     "job_options": {"federation:force-backend": "b1"}, "federation:force-backend": "b1"}
+    refused = requests.post(f"{served.url}/jobs", json={**body, "job_options": [1]}, headers=AUTH)
+    assert (refused.status_code, refused.json()["code"]) == (400, "BadRequest")
+    assert requests.patch(f"{served.url}/jobs/b1-j1", json={"title": "u"}, headers=AUTH).status_code == 204
+    assert services.jobs.updated == ("b1-j1", {"title": "u"}, served.url)
+
+
+def test_log_offsets_are_opaque_strings(served):
+    seen, url = [], f"{served.url}/jobs/b1-j1/logs?limit=2"
+    while url:
+        page = requests.get(url, headers=AUTH).json()
+        assert page["federation:missing"] == ["b2"]
+        seen += [entry["id"] for entry in page["logs"]]
+        url = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
+        assert url is None or "offset=b1%3A" in url
+    assert seen == [f"b1:{i}" for i in range(5)]
+    too_long = requests.get(f"{served.url}/jobs/b1-j1/logs?offset={'x' * 1001}", headers=AUTH)
+    assert (too_long.status_code, too_long.json()["code"]) == (400, "BadRequest")

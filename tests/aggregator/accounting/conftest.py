@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.storage.models import FederationCharge, RegisteredBackend
+from aggregator.storage.models import FederationCharge, FederationJob, RegisteredBackend
 from backend.storage.models import Account, LedgerEntry, User
 from backend.storage.schema import open_database_at
 from tests.support.postgres import postgres_module_url, postgres_url  # noqa: F401  (fixtures)
@@ -18,6 +18,6 @@ def db(request, tmp_path):
         database = open_database_at(request.getfixturevalue("postgres_module_url"))
     yield database
     with database.session() as session:  # the PostgreSQL database is shared by the module's tests
-        for table in (FederationCharge, RegisteredBackend, LedgerEntry, Account, User):
+        for table in (FederationJob, FederationCharge, RegisteredBackend, LedgerEntry, Account, User):
             session.execute(table.__table__.delete())
     database.dispose()
