@@ -9,6 +9,9 @@ the user's credentials there and streamed back. The backend's ``OpenEO-Costs`` a
 federation ledger. The choice and its reason are in the response headers ``OpenEO-Federation-Backend``
 and ``OpenEO-Federation-Reason``.
 
+A graph whose collections live on different backends is split (aggregator/split/): its parts run as
+batch jobs on their backends, the rest on the primary backend reads their results with load_stac.
+
 ``POST /validation``: routed the same way and validated by the chosen backend; ``federation:backends``
 lists every backend able to run the graph. A graph no backend can run is a validation error saying what
 is missing where.
@@ -25,9 +28,11 @@ from typing import Any
 from aggregator.auth import FederatedCaller
 from aggregator.federation.errors import BackendResponseInvalid
 from aggregator.parts import AggregatorParts
-from aggregator.routing import (FORCE_BACKEND, FederationBackendUnavailable, RoutingDecision, analyse,
-                                force_backend_of, route)
+from aggregator.routing import (FORCE_BACKEND, FederationBackendUnavailable, FederationNoBackend, RoutingDecision,
+                                analyse, force_backend_of, route)
 from aggregator.services.proxy import streamed_download
+from aggregator.split.sync import split_result
+from aggregator.split.validation import split_validation
 from apicore import errors
 from apicore.services import Download
 
@@ -48,7 +53,14 @@ class FederationProcessing:
             raise errors.ProcessGraphMissing("Send {\"process\": {\"process_graph\": {...}}}.")
         parts = self.parts
         parts.accounting.preflight(caller, body.get("plan"), body.get("budget"))
-        decision, udps = self._route(caller, process["process_graph"], body)
+        try:
+            decision, udps = self._route(caller, process["process_graph"], body)
+        except FederationNoBackend as error:  # collections on different backends: run it split, if it can be
+            if error.split_plan is None:
+                raise
+            download, reason = split_result(parts, caller, _forwarded(body), error.split_plan)
+            download.headers.update(_decision_headers(RoutingDecision(error.split_plan.primary, reason)))
+            return download
         decision, headers = _with_credentials(decision, caller)
         backend_id = decision.backend_id
         upstream = self._upstream(backend_id)
@@ -79,6 +91,8 @@ class FederationProcessing:
         try:
             decision, udps = self._route(caller, graph, body)
         except errors.OpenEOError as error:  # no backend can run it, or the graph cannot be read: say why
+            if isinstance(error, FederationNoBackend) and error.split_plan is not None:
+                return split_validation(self.parts, caller, graph, error.split_plan)
             return {"errors": [{"code": error.code, "message": error.message}], "federation:backends": []}
         if caller is not None:
             decision, headers = _with_credentials(decision, caller, required=bool(udps))
