@@ -9,6 +9,9 @@ the user's credentials there and streamed back. The backend's ``OpenEO-Costs`` a
 federation ledger. The choice and its reason are in the response headers ``OpenEO-Federation-Backend``
 and ``OpenEO-Federation-Reason``. Routing, credentials, UDPs and headers: dispatch.py (shared with jobs).
 
+A graph whose collections live on different backends is split (aggregator/split/): its parts run as
+batch jobs on their backends, the rest on the primary backend reads their results with load_stac.
+
 ``POST /validation``: routed the same way and validated by the chosen backend; ``federation:backends``
 lists every backend able to run the graph. A graph no backend can run is a validation error saying what
 is missing where.
@@ -22,9 +25,12 @@ import uuid
 from aggregator.auth import FederatedCaller
 from aggregator.federation.errors import BackendResponseInvalid
 from aggregator.parts import AggregatorParts
+from aggregator.routing import FederationNoBackend, RoutingDecision
 from aggregator.services.dispatch import (BACKEND_HEADER, REASON_HEADER, Dispatch, decision_headers, forwarded,
                                           with_credentials)
 from aggregator.services.proxy import streamed_download
+from aggregator.split.sync import split_result
+from aggregator.split.validation import split_validation
 from apicore import errors
 from apicore.services import Download
 
@@ -44,7 +50,14 @@ class FederationProcessing:
             raise errors.ProcessGraphMissing("Send {\"process\": {\"process_graph\": {...}}}.")
         parts = self.parts
         parts.accounting.preflight(caller, body.get("plan"), body.get("budget"))
-        decision, udps = self.dispatch.route(caller, process["process_graph"], body)
+        try:
+            decision, udps = self.dispatch.route(caller, process["process_graph"], body)
+        except FederationNoBackend as error:  # collections on different backends: run it split, if it can be
+            if error.split_plan is None:
+                raise
+            download, reason = split_result(parts, caller, forwarded(body), error.split_plan)
+            download.headers.update(decision_headers(RoutingDecision(error.split_plan.primary, reason)))
+            return download
         decision, headers = with_credentials(decision, caller)
         backend_id = decision.backend_id
         upstream = self.dispatch.upstream(backend_id)
@@ -75,6 +88,8 @@ class FederationProcessing:
         try:
             decision, udps = self.dispatch.route(caller, graph, body)
         except errors.OpenEOError as error:  # no backend can run it, or the graph cannot be read: say why
+            if isinstance(error, FederationNoBackend) and error.split_plan is not None:
+                return split_validation(self.parts, caller, graph, error.split_plan)
             return {"errors": [{"code": error.code, "message": error.message}], "federation:backends": []}
         if caller is not None:
             decision, headers = with_credentials(decision, caller, required=bool(udps))

@@ -15,6 +15,7 @@ import pystac
 import pytest
 import rasterio
 import requests
+import xarray as xr
 from openeo.rest import OpenEoApiError
 
 from backend.demo import DEMO_S2_COLLECTION
@@ -260,3 +261,31 @@ def test_canonical_url_of_a_deleted_job_is_gone(owner, tmp_path):
     assert requests.get(canonical).status_code == 200
     finished.job.delete()
     assert_openeo_error(requests.get(canonical), 404, "JobNotFound")
+
+
+# --- dates survive the round trip ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dates", [["2022-06-01", "2022-06-20"], ["2022-06-01", "2022-06-05"]],
+                         ids=["several-dates", "one-date"])
+def test_load_stac_gives_back_the_saved_cube_with_its_dates(owner, stranger, tmp_path, dates):
+    """A GeoTIFF job result holding several dates (bands ``<date>/<band>``) or one (its date kept as a tag)
+    read with load_stac is the cube the job saved: same dates on t, same bands, same values. The federation
+    relies on it when it runs part of a graph as a job on one backend and reads it on another."""
+    cube = owner.load_collection(DEMO_S2_COLLECTION, spatial_extent=AREA, temporal_extent=dates, bands=["B04", "B08"])
+    cube.download(tmp_path / "direct.nc", format="netCDF")
+    job = cube.execute_batch(out_format="GTiff", **QUIET)
+    (canonical,) = [link["href"] for link in job.get_results().get_metadata()["links"] if link["rel"] == "canonical"]
+    chained = stranger.load_stac(canonical, spatial_extent=AREA, temporal_extent=dates, bands=["B04", "B08"])
+    chained.download(tmp_path / "chained.nc", format="netCDF")
+    whole = stranger.load_stac(canonical)  # no selection: all dates and bands
+    whole.download(tmp_path / "whole.nc", format="netCDF")
+    with xr.open_dataset(tmp_path / "direct.nc") as direct, xr.open_dataset(tmp_path / "chained.nc") as chained_ds, \
+            xr.open_dataset(tmp_path / "whole.nc") as whole_ds:
+        assert [str(t)[:10] for t in direct["t"].values] == \
+            (["2022-06-02"] if dates[1] == "2022-06-05" else ["2022-06-02", "2022-06-12", "2022-06-17"])
+        for result in (chained_ds, whole_ds):
+            assert list(result["t"].values) == list(direct["t"].values)
+            for band in ("B04", "B08"):
+                np.testing.assert_array_equal(result[band].values, direct[band].values)
+        assert np.isfinite(direct["B08"].values).mean() > 0.5  # real pixels, not an all-NaN cube

@@ -85,7 +85,8 @@ def test_single_date_cube(tmp_path):
     path = write(make_cube(dates=DATES[:1], bands=["B04"]), "GTiff", tmp_path)  # t and bands dropped/kept
     asset = describe_asset(path, GTIFF, ["data"])
     assert len(asset["raster:bands"]) == 1 and asset["eo:bands"] == [{"name": "B04"}]
-    assert "start_datetime" not in asset  # the writer drops a single date; nothing to invent
+    # the writer drops a single date from the dimensions but keeps it as a band tag: the item is dated by it
+    assert (asset["start_datetime"], asset["end_datetime"]) == ("2022-06-01T00:00:00Z", "2022-06-01T00:00:00Z")
 
 
 def test_netcdf_asset_has_grid_but_no_bands(tmp_path):

@@ -15,6 +15,9 @@ What the URL may be:
   a batch job's signed results document (``canonical`` link) is one of these;
 * this backend's own ``/jobs/{id}/results`` (unsigned): the caller's job, read through its signed URL.
 
+A GeoTIFF of ours holding several dates (bands ``<date>/<band>``) comes back as the cube it was made from
+(``t`` x ``bands``: backend/processing/loading/dated_bands.py).
+
 The cube follows load_collection exactly (backend/processing/loading/from_items.py): float32, nodata
 as NaN, raster:bands scale/offset, dimensions t, bands, y, x on one grid. Bands are named by band
 name, common name or asset key.
@@ -41,6 +44,7 @@ ITEM_SEARCH_HINTS = ("item-search", "/search")
 
 def load_stac(url: str, spatial_extent: dict | None = None, temporal_extent: list | None = None,
               bands: list[str] | None = None, properties: dict | None = None, *, run_context) -> Any:
+    from backend.processing.loading.dated_bands import dated_layout, load_dated_cube
     from backend.processing.loading.from_items import load_items_cube
 
     fetcher = Fetcher(policy_for(run_context), PROCESS, "url", max_documents=MAX_DOCUMENTS)
@@ -48,8 +52,11 @@ def load_stac(url: str, spatial_extent: dict | None = None, temporal_extent: lis
         if isinstance(properties, dict) else properties
     try:
         ref, metadata = open_stac(own_job_results(url, run_context), fetcher)
-        cube = load_items_cube(ref, metadata, spatial_extent, temporal_extent, bands, filters or None,
-                               check_href=fetcher.check_href, max_values=getattr(run_context, "max_pixels", None))
+        max_values = getattr(run_context, "max_pixels", None)
+        layout = dated_layout(metadata)  # our multi-date GeoTIFF result: restacked along t
+        load = load_dated_cube if layout else load_items_cube
+        cube = load(ref, metadata, *([layout] if layout else []), spatial_extent, temporal_extent, bands,
+                    filters or None, check_href=fetcher.check_href, max_values=max_values)
     except errors.ProcessParameterInvalid as exc:
         if exc.fields.get("process") == "load_collection":  # the shared loading code names its own process
             raise errors.ProcessParameterInvalid(process=PROCESS, parameter=exc.fields.get("parameter"),

@@ -20,8 +20,8 @@ sizes that do not halve evenly (e.g. 513 x 2100 px) came out with different pixe
 
 Cubes with a ``t`` dimension: one label → dropped; several labels → ONE multi-band file, bands ordered
 t-major (all bands of the first date, then all bands of the second, …), band descriptions
-``"<date>/<band>"`` and per-band tags ``t`` and ``bands``. (A batch-job writer can instead call
-:func:`write_gtiff` once per date.)
+``"<date>/<band>"`` and per-band tags ``t`` and ``bands`` (one date: its ``t`` tag on every band, so the
+file's STAC item keeps the date). load_stac reads both back as the cube (loading/dated_bands.py).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 
 from .common import (WrittenResult, bandless_name, cube_crs, drop_single_time, labels, raster_cube, streamable,
-                     target, unsuitable)
+                     target, time_label, unsuitable)
 
 MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 FILENAME = "result.tif"
@@ -74,11 +74,18 @@ def band_layout(cube: xr.DataArray) -> tuple[xr.DataArray, list[str], list[dict]
     elif "t" in cube.dims:
         stacked, descriptions, tags = cube.rename(t="band"), times, [{"t": t} for t in times]
     elif "bands" in cube.dims:
-        stacked, descriptions, tags = cube.rename(bands="band"), bands, [{"bands": b} for b in bands]
+        stacked, descriptions, tags = cube.rename(bands="band"), bands, [{"bands": b, **_date(cube)} for b in bands]
     else:
-        stacked, descriptions, tags = cube.expand_dims("band"), [bandless_name(cube, "band_1")], [{}]
+        stacked, descriptions, tags = cube.expand_dims("band"), [bandless_name(cube, "band_1")], [_date(cube)]
     stacked = stacked.drop_vars([c for c in stacked.coords if c not in ("x", "y", "spatial_ref")])
     return stacked, descriptions, tags
+
+
+def _date(cube: xr.DataArray) -> dict:
+    """The ``t`` tag of a cube whose one date was dropped: the file (and its STAC item) keeps its date."""
+    if "t" in cube.coords and "t" not in cube.dims and cube.coords["t"].ndim == 0:
+        return {"t": time_label(cube.coords["t"].values)}
+    return {}
 
 
 def write_gtiff(value, options: dict, target_dir: Path) -> WrittenResult:

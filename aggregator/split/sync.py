@@ -1,0 +1,108 @@
+"""``POST /result`` of a graph whose collections live on different backends (routing's ``SplitPlan``).
+
+The parts run as batch jobs on their backends (parts.py), all within the aggregator's ``result_timeout``
+counted from the request; then the primary graph, reading the parts' signed results with load_stac, is
+sent to the primary backend's ``POST /result`` and its answer streamed back, like any proxied result.
+Costs: each part job's ``costs`` (``charge_job``, once per part job) and the primary's ``OpenEO-Costs``
+(``charge_result``) go to the federation ledger. The part jobs are deleted once the answer has been sent
+(or abandoned), or at once when anything fails: their results are intermediate, and the signed URLs
+would otherwise keep them readable for the backend's ``result_url_ttl``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from aggregator.auth import FederatedCaller
+from aggregator.graph_needs import analyse
+from aggregator.routing import FederationBackendUnavailable, SplitPlan
+from aggregator.services.proxy import streamed_download
+from aggregator.split.graphs import SplitGraphs, split_graphs
+from aggregator.split.parts import PartJob, PartRunner
+from apicore.services import Download
+
+log = logging.getLogger(__name__)
+
+
+def split_result(parts, caller: FederatedCaller, body: dict, plan: SplitPlan) -> tuple[Download, str]:
+    """The primary backend's answer to the split graph of ``body`` (already without the aggregator's own
+    fields) and the routing reason naming the parts."""
+    settings = parts.settings
+    deadline = time.monotonic() + settings.result_timeout
+    graph = body["process"]["process_graph"]
+    split = split_graphs(graph, plan)
+    headers = caller.upstream_headers(split.primary)  # before any job starts: no credentials, nothing runs
+    for part in split.parts:
+        caller.upstream_headers(part.backend_id)
+    runner = PartRunner(parts.federation.upstreams, jobs_timeout=settings.jobs_timeout)
+    request_id = uuid.uuid4().hex
+    jobs = runner.run_all(split.parts, caller.upstream_headers, deadline, title=f"federation split {request_id}",
+                          on_progress=_log_progress)
+    try:
+        for job in jobs:
+            parts.accounting.charge_job(caller, job.backend_id, f"split:{job.job_id}", job.costs)
+        download = _primary(parts, caller, split, body, headers, jobs, deadline, request_id)
+    except BaseException:
+        runner.delete_all(jobs, caller.upstream_headers)
+        raise
+    close = download.cleanup
+
+    def cleanup() -> None:
+        try:
+            if close is not None:
+                close()
+        finally:
+            runner.delete_all(jobs, caller.upstream_headers)
+
+    download.cleanup = cleanup
+    jobs_text = ", ".join(f"{job.part.node} as job {job.job_id} on {job.backend_id}" for job in jobs)
+    return download, f"{split.describe()} (parts run: {jobs_text})"
+
+
+def _primary(parts, caller: FederatedCaller, split: SplitGraphs, body: dict, headers: dict, jobs: list[PartJob],
+             deadline: float, request_id: str) -> Download:
+    upstream = parts.federation.upstreams.get(split.primary)
+    if upstream is None:
+        raise FederationBackendUnavailable(reason=f"Backend '{split.primary}' left the federation just now.")
+    primary_graph = split.primary_graph({job.part.node: job.canonical for job in jobs})
+    _store_udps(parts, caller, upstream, headers, primary_graph)
+    forwarded = {**body, "process": {**body["process"], "process_graph": primary_graph}}
+    remaining = max(1.0, deadline - time.monotonic())
+    done = parts.in_flight.begin(split.primary)
+    try:
+        response = upstream.request("POST", "result", headers=headers, json=forwarded, timeout=remaining, stream=True)
+    except BaseException:
+        done()
+        raise
+    download = streamed_download(upstream, response, "POST /result", done)
+    try:
+        reference = response.headers.get("OpenEO-Identifier") or f"aggregator-split-{request_id}"
+        parts.accounting.charge_result(caller, split.primary, reference, response.headers.get("OpenEO-Costs"))
+    except BaseException:
+        download.close()
+        raise
+    return download
+
+
+def _store_udps(parts, caller: FederatedCaller, upstream, headers: dict, graph: dict) -> None:
+    """The user's UDPs the primary graph calls, stored on the primary backend (as for any routed graph)."""
+    specs: dict[str, Any] = {}
+
+    def resolve(process_id: str):
+        if process_id not in specs:
+            specs[process_id] = parts.udps.get(caller.user_id, process_id)
+        return specs[process_id].get("process_graph") if specs[process_id] else None
+
+    for process_id in sorted(analyse(graph, resolve_udp=resolve).udps):
+        upstream.request("PUT", f"process_graphs/{process_id}", headers=headers, json=specs[process_id],
+                         timeout=parts.settings.metadata_timeout)
+
+
+def _log_progress(job: PartJob) -> None:
+    log.info("split part %s: job %s on %s is %s (%s %%)", job.part.node, job.job_id, job.backend_id, job.status,
+             "?" if job.progress is None else f"{job.progress:g}")
+
+
