@@ -66,11 +66,16 @@ def explain(error: UpstreamError) -> str:
         return f"answered HTTP {error.status} {error.code}: {error.upstream_message}"
     if isinstance(error, BackendTimeout):
         return f"did not {error.fields.get('what', 'answer')} within {error.fields.get('seconds')} s"
-    if isinstance(error, BackendUnavailable):  # its reason starts with "GET /path: ", which checks say already
-        return f"not reachable ({re.sub(r'^[A-Z]+ /[^:]*: ', '', str(error.fields.get('reason')))})"
+    if isinstance(error, BackendUnavailable):
+        return f"not reachable ({_without_request(error)})"
     if isinstance(error, BackendResponseInvalid):
-        return str(error.fields.get("reason"))
+        return _without_request(error)
     return error.message
+
+
+def _without_request(error: UpstreamError) -> str:
+    """The upstream reason without its leading "GET /path: " (the checks name the request themselves)."""
+    return re.sub(r"^[A-Z]+ /\S*?:? (?=\S)", "", str(error.fields.get("reason")))
 
 
 class Candidate:

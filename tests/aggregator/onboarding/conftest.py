@@ -38,7 +38,8 @@ def run_tiny_job(url: str, user: tuple[str, str], timeout: float = 120) -> str:
     headers = bearer(url, user)
     graph = {"load": {"process_id": "load_collection", "arguments": {
                  "id": DEMO_DEM_COLLECTION,
-                 "spatial_extent": {"west": 11.3638, "south": 46.4917, "east": 11.3642, "north": 46.4921}}},
+                 "spatial_extent": {"west": 11.3638, "south": 46.4917, "east": 11.3642, "north": 46.4921},
+                 "temporal_extent": ["2022-01-01", "2023-01-01"]}},
              "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "load"}, "format": "GTiff"},
                       "result": True}}
     created = requests.post(f"{url}/jobs", json={"process": {"process_graph": graph}}, headers=headers, timeout=30)
@@ -52,7 +53,8 @@ def run_tiny_job(url: str, user: tuple[str, str], timeout: float = 120) -> str:
         if status in ("finished", "error", "canceled"):
             break
         time.sleep(0.5)
-    assert status == "finished", status
+    logs = requests.get(f"{url}/jobs/{job_id}/logs", headers=headers, timeout=30).json().get("logs")
+    assert status == "finished", (status, logs)
     return job_id
 
 
