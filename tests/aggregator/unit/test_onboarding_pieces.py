@@ -34,5 +34,6 @@ def test_schema_problems_name_where():
     # a range summary is valid (the API document's overlapping oneOf read as anyOf)
     collection = {"stac_version": "1.0.0", "type": "Collection", "id": "c", "description": "d", "license": "proprietary",
                   "extent": {"spatial": {"bbox": [[0, 0, 1, 1]]}, "temporal": {"interval": [["2020-01-01T00:00:00Z", None]]}},
-                  "links": [], "summaries": {"eo:cloud_cover": {"minimum": 0, "maximum": 100}}}
+                  "links": [], "summaries": {"eo:cloud_cover": {"minimum": 0, "maximum": 100}},
+                  "cube:dimensions": {"bands": {"type": "bands", "values": ["B1"]}}}
     assert response_problems("GET", "/collections/{collection_id}", collection) == []
