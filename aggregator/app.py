@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from aggregator.admin import bp as admin_bp
 from aggregator.parts import AggregatorParts, build_parts
 from aggregator.services import build_services
 from aggregator.settings import AggregatorSettings, load_settings
@@ -33,7 +34,7 @@ def create_app(settings: AggregatorSettings | None = None, *, parts: AggregatorP
     flask_support.install(app)
     app.after_request(gzip_response)
     app.url_map.strict_slashes = False  # /openeo/1.2 and /openeo/1.2/ both answer
-    register_openeo_api(app, build_services(parts, jobs=jobs))
+    register_openeo_api(app, build_services(parts, jobs=jobs), own_blueprints=(admin_bp,))  # admin: aggregator/admin
     if start_background:
         parts.start()
     return app

@@ -1,4 +1,4 @@
-"""The `openeo-aggregator` command: serve, users, credits. Imports nothing of the processing engine."""
+"""The `openeo-aggregator` command: serve, backends, users, credits. Imports nothing of the processing engine."""
 
 from __future__ import annotations
 
@@ -56,6 +56,138 @@ def serve(ctx, host, port, data_dir, workers, dev) -> None:
         run_server(settings, development=dev)
     except FederationConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def backends() -> None:
+    """Partner backends: self-check, register, list, remove (on the database the server uses; a running
+    server picks changes up within registry_poll_interval seconds)."""
+
+
+credential_options = [
+    click.option("--user", "username", help="A user of the candidate backend, for the checks that need one "
+                                            "(the small sync request, signed result URLs)."),
+    click.option("--password", help="That user's password (prompted when --user is given without it)."),
+    click.option("--token", help="Instead of --user: an access token of the candidate, as sent after 'Bearer ' "
+                                 "(e.g. oidc/<provider>/<jwt>)."),
+]
+
+
+def with_credentials(command):
+    for option in reversed(credential_options):
+        command = option(command)
+    return command
+
+
+def _check_credentials(username, password, token):
+    from aggregator.onboarding.candidate import CheckCredentials
+
+    if token:
+        return CheckCredentials(token=token)
+    if username:
+        if password is None:
+            password = click.prompt(f"password of {username} at the candidate", hide_input=True)
+        return CheckCredentials(username=username, password=password)
+    return None
+
+
+def _registry(ctx, data_dir):
+    from aggregator.federation.backends import BackendRegistry
+    from aggregator.storage.backend_store import DbBackendStore
+
+    settings, db = _database(ctx, data_dir)
+    return settings, BackendRegistry(settings.backends, store=DbBackendStore(db))
+
+
+@backends.command("add")
+@click.argument("backend_id", metavar="ID")
+@click.argument("url")
+@click.option("--title", help="Name shown to users (default: the id).")
+@click.option("--description", help="A sentence about the backend for users.")
+@click.option("--weight", type=float, help="Routing preference among backends that can run a graph (default 1).")
+@click.option("--experimental", is_flag=True, help="Mark it experimental.")
+@click.option("--force", is_flag=True, help="Register even when a check fails.")
+@with_credentials
+@data_dir_option
+@click.pass_context
+def backends_add(ctx, backend_id, url, title, description, weight, experimental, force, username, password,
+                 token, data_dir) -> None:
+    """Self-check the backend at URL (its versioned API root) and register it as ID; refused when a check
+    fails (unless --force)."""
+    from pydantic import ValidationError
+
+    from aggregator.federation.backends import BackendConfig, RegistryError
+    from aggregator.onboarding import registration
+
+    fields = {"title": title, "description": description, "weight": weight, "experimental": experimental or None}
+    try:
+        backend = BackendConfig(id=backend_id, url=url, **{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        raise click.ClickException("invalid backend: " + "; ".join(e["msg"] for e in exc.errors())) from None
+    settings, registry = _registry(ctx, data_dir)
+    try:
+        report = registration.register(registry, backend, credentials=_check_credentials(username, password, token),
+                                       options=registration.options_for(settings), force=force)
+    except registration.SelfCheckFailed as exc:
+        click.echo(exc.report.render())
+        raise click.ClickException(f"backend '{backend_id}' not registered: a check failed (--force registers "
+                                   "it anyway)") from None
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.render())
+    click.echo(f"registered backend '{backend_id}' ({backend.display_title}) at {backend.url}")
+
+
+@backends.command("check")
+@click.argument("target", metavar="ID-OR-URL")
+@with_credentials
+@data_dir_option
+@click.pass_context
+def backends_check(ctx, target, username, password, token, data_dir) -> None:
+    """Run the onboarding self-check against a member (ID) or a candidate (URL); exit 1 when a check fails."""
+    from aggregator.onboarding import registration
+
+    settings, registry = _registry(ctx, data_dir)
+    config = registry.get(target)
+    url, backend_id = (config.url, config.id) if config else (target, "candidate")
+    if config is None and not target.startswith(("http://", "https://")):
+        raise click.ClickException(f"'{target}' is neither a backend id ({', '.join(registry.ids())}) nor an "
+                                   "http(s) URL")
+    report = registration.check_backend(url, backend_id, credentials=_check_credentials(username, password, token),
+                                        options=registration.options_for(settings))
+    click.echo(report.render())
+    if not report.passed:
+        ctx.exit(1)
+
+
+@backends.command("list")
+@data_dir_option
+@click.pass_context
+def backends_list(ctx, data_dir) -> None:
+    """Every backend: id, origin (config, registered, departed), url, title."""
+    _, registry = _registry(ctx, data_dir)
+    for config in registry.snapshot():
+        click.echo(f"{config.id}\t{registry.origin(config.id)}\t{config.url}\t{config.display_title}")
+    for departure in registry.departures():
+        removed = departure.removed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        click.echo(f"{departure.backend_id}\tdeparted {removed}\t{departure.url}\t{departure.title}")
+
+
+@backends.command("remove")
+@click.argument("backend_id", metavar="ID")
+@data_dir_option
+@click.pass_context
+def backends_remove(ctx, backend_id, data_dir) -> None:
+    """Remove registered backend ID; its jobs then answer that it left the federation."""
+    from aggregator.federation.backends import RegistryError
+    from aggregator.onboarding import registration
+
+    _, registry = _registry(ctx, data_dir)
+    try:
+        departure = registration.unregister(registry, backend_id)
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"removed backend '{backend_id}'" + (f": {departure.message()}" if departure else ""))
 
 
 @main.group()

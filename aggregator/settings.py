@@ -60,6 +60,10 @@ class AggregatorSettings(BaseSettings):
     plans: list[Plan] = Field(DEFAULT_PLANS, min_length=1, description="Billing plans (JSON list), as the "
                               "backend's; the first is the default")
     free_credits: float = Field(1000, ge=0, description="Credits every new user receives once")
+    admins: list[str] = Field([], description="Users (names or user ids) allowed to use the admin API "
+                                              "(/federation/backends, /federation/usage)")
+    registry_poll_interval: float = Field(2.0, gt=0, description="Seconds between reads of the backend "
+                                          "registrations (changes by other workers or the CLI show this fast)")
 
     connect_timeout: float = Field(1.0, gt=0, description="Seconds to connect to a backend")
     metadata_timeout: float = Field(5.0, gt=0, description="Read timeout of metadata calls (capabilities, "

@@ -12,6 +12,7 @@ import fnmatch
 import logging
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, Iterable, Literal, Protocol
 from urllib.parse import urlsplit
@@ -98,8 +99,26 @@ def check_unique_ids(backends: Iterable[BackendConfig]) -> None:
         raise ValueError(f"backend ids must be unique; repeated: {', '.join(duplicates)}")
 
 
+@dataclass(frozen=True)
+class Departure:
+    """What is left of a registered backend after its removal: enough for a clear error on its jobs."""
+
+    backend_id: str
+    title: str
+    url: str
+    removed_at: datetime
+
+    def message(self) -> str:
+        return (f"backend '{self.backend_id}' ({self.title}) left the federation on "
+                f"{_timestamp(self.removed_at)}; its jobs and their results are no longer reachable here")
+
+
 class BackendStore(Protocol):
-    """Where runtime registrations persist (e.g. a DB table); the registry calls it under its lock."""
+    """Where runtime registrations persist (e.g. a DB table); the registry calls it under its lock.
+
+    A store may also keep departures (``departures() -> list[Departure]``, written by ``delete``); the
+    registry reads them when the method exists.
+    """
 
     def load(self) -> list[BackendConfig]: ...
 
@@ -139,6 +158,7 @@ class BackendRegistry:
         self._entries = entries
         self._snapshot: tuple[BackendConfig, ...] = tuple(b for b, _ in entries.values())
         self._version = 0
+        self._departures: dict[str, Departure] = _departures_of(store)
 
     # -- reading (lock-free: the snapshot is an immutable tuple replaced as a whole) --
 
@@ -164,6 +184,20 @@ class BackendRegistry:
 
     def __len__(self) -> int:
         return len(self._snapshot)
+
+    def departed(self, backend_id: str) -> Departure | None:
+        """The departure of a registered backend that was removed (and not registered again), else None.
+
+        For the jobs service: a job id whose backend prefix is not active but departed answers an error
+        with ``departure.message()`` (``aggregator.federation.errors.BackendDeparted(departure)``)."""
+        if backend_id in self._entries:
+            return None
+        return self._departures.get(backend_id)
+
+    def departures(self) -> list[Departure]:
+        """Every departure of a backend not active again, oldest first."""
+        return sorted((d for d in self._departures.values() if d.backend_id not in self._entries),
+                      key=lambda d: d.removed_at)
 
     def __contains__(self, backend_id: object) -> bool:
         return backend_id in self._entries
@@ -193,9 +227,25 @@ class BackendRegistry:
                                     "backends in the federation; add another one first")
             if self._store and entry[1] == "registered":
                 self._store.delete(backend_id)
+                self._departures = _departures_of(self._store)
             self._publish({k: v for k, v in self._entries.items() if k != backend_id})
         self._notify()
         return entry[0]
+
+    def sync(self, registered: Iterable[BackendConfig], departures: Iterable[Departure] = ()) -> bool:
+        """Take the store's current registrations (another process may have changed them): configured
+        backends stay, registered ones become exactly ``registered``. Returns whether anything changed."""
+        with self._lock:
+            entries = {k: v for k, v in self._entries.items() if v[1] == "config"}
+            for backend in registered:
+                entries.setdefault(backend.id, (backend, "registered"))
+            self._departures = {d.backend_id: d for d in departures}
+            changed = list(entries.items()) != list(self._entries.items())
+            if changed:
+                self._publish(entries)
+        if changed:
+            self._notify()
+        return changed
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` (no arguments, outside the lock) after every add or remove."""
@@ -213,6 +263,11 @@ class BackendRegistry:
                 listener()
             except Exception:  # a listener's bug must not undo a committed change
                 log.exception("backend registry listener failed")
+
+
+def _departures_of(store: BackendStore | None) -> dict[str, Departure]:
+    departures = getattr(store, "departures", None)
+    return {d.backend_id: d for d in departures()} if departures else {}
 
 
 def _timestamp(value: datetime | None) -> str | None:

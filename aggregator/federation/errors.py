@@ -15,6 +15,7 @@ BackendResponseInvalid     502     2xx that is not the expected JSON, an error t
                                    JSON (e.g. an HTML 500 of a proxy), an oversized body
 BackendErrorResponse       theirs  the backend's own openEO error: its status and code are kept,
                                    the message is prefixed with the backend id
+BackendDeparted            410     the backend owning the resource left the federation (when, who)
 =========================  ======  ============================================================
 
 The first three codes are not in the openEO errors.json (it has no 502/504 codes); they are defined here
@@ -82,3 +83,20 @@ class BackendErrorResponse(UpstreamError):
         # Gateway-type statuses say the backend (or its proxy) is unwell; any other error proves it alive.
         self.backend_down = status in (502, 503, 504)
         super().__init__(backend_id, f"Backend '{backend_id}': {message}", links=links)
+
+
+class BackendDeparted(UpstreamError):
+    """The backend owning a resource (a job) was removed from the federation: 410 with when and who.
+
+    ``departure`` is ``BackendRegistry.departed(backend_id)`` (aggregator/federation/backends.py)."""
+
+    code = "BackendDeparted"
+    status = 410
+    template = "{reason}."
+    backend_down = False  # says nothing about a backend's health: it is simply gone
+
+    def __init__(self, departure: Any, what: str | None = None):
+        reason = departure.message()
+        if what:
+            reason = f"{what} is not available: {reason}"
+        super().__init__(departure.backend_id, reason=reason[0].upper() + reason[1:])

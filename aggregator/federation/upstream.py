@@ -226,6 +226,7 @@ class Upstream:
         error = BackendResponseInvalid(self.id, f"{what} answered HTTP {status} ({content_type}) "
                                                 "without an openEO error")
         error.backend_down = status >= 500
+        error.upstream_status = status  # for callers that judge the status itself (onboarding checks)
         return error
 
 

@@ -15,6 +15,7 @@ from aggregator.federation.backends import BackendRegistry, BackendStore, federa
 from aggregator.federation.caching import StaleWhileRevalidateCache
 from aggregator.federation.fanout import FanOut, FanOutPool
 from aggregator.federation.health import HealthMonitor, Probe
+from aggregator.federation.registry_sync import RegistrySync
 from aggregator.federation.upstream import Upstream, Upstreams
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class Federation:
     pool: FanOutPool
     metadata_cache: StaleWhileRevalidateCache
     deadline: float  # default overall deadline of a fan-out, seconds
+    registry_sync: RegistrySync | None = None  # follows registrations made by other processes
 
     def fan_out(self, call: Callable[[Upstream], T], *, backend_ids: Iterable[str] | None = None,
                 deadline: float | None = None) -> FanOut[T]:
@@ -43,11 +45,16 @@ class Federation:
         return federation_details(self.registry, self.monitor)
 
     def start(self) -> "Federation":
-        """Start the health monitor in this process (call after forking; idempotent)."""
+        """Start the health monitor (and the registry's polling) in this process (call after forking;
+        idempotent)."""
         self.monitor.start()
+        if self.registry_sync is not None:
+            self.registry_sync.start()
         return self
 
     def stop(self) -> None:
+        if self.registry_sync is not None:
+            self.registry_sync.stop()
         self.monitor.stop()
         self.pool.shutdown()
 
@@ -62,4 +69,5 @@ def build_federation(settings: "AggregatorSettings", *, store: BackendStore | No
     upstreams = Upstreams(registry, timeouts=settings.timeouts, health=monitor, pool_size=settings.upstream_pool_size)
     pool = FanOutPool(settings.fanout_workers, max_pending_per_backend=settings.upstream_pool_size)
     cache = StaleWhileRevalidateCache(settings.metadata_cache_ttl, max_stale=settings.metadata_cache_max_stale)
-    return Federation(registry, monitor, upstreams, pool, cache, settings.fanout_deadline)
+    sync = RegistrySync(registry, store, settings.registry_poll_interval) if hasattr(store, "state") else None
+    return Federation(registry, monitor, upstreams, pool, cache, settings.fanout_deadline, sync)

@@ -17,22 +17,11 @@ import yaml
 from openapi_core import Spec, V30ResponseValidator, validate_response
 from openapi_core.testing import MockRequest, MockResponse
 
+from aggregator.onboarding.openapi import correct_overlapping_one_of
 from tests.conftest import SHARED_ASSETS
 
 OPENEO_API = SHARED_ASSETS / "assets" / "openeo-api"
 HOST = "http://aggregator.test"
-SUMMARY_STATS = {"$ref": "#/components/schemas/collection_summary_stats"}
-
-
-def _any_of_summaries(node) -> None:
-    if isinstance(node, dict):
-        if isinstance(node.get("oneOf"), list) and SUMMARY_STATS in node["oneOf"]:
-            node["anyOf"] = node.pop("oneOf")
-        for value in node.values():
-            _any_of_summaries(value)
-    elif isinstance(node, list):
-        for value in node:
-            _any_of_summaries(value)
 
 
 @functools.lru_cache(maxsize=1)
@@ -41,9 +30,7 @@ def openeo_spec() -> Spec:
     for server in data["servers"]:
         server["url"] = HOST + "/openeo/1.2"
         server.pop("variables", None)
-    schema = data["components"]["schemas"]["process_json_schema"]
-    schema["anyOf"] = schema.pop("oneOf")
-    _any_of_summaries(data)
+    correct_overlapping_one_of(data)
     return Spec.from_dict(data, spec_validator_cls=None)  # the document itself is not re-validated
 
 
