@@ -1,4 +1,4 @@
-"""The `openeo-aggregator` command: serve, backends, users, credits. Imports nothing of the processing engine."""
+"""The `openeo-aggregator` command: serve, demo, backends, users, credits. Imports nothing of the processing engine."""
 
 from __future__ import annotations
 
@@ -56,6 +56,37 @@ def serve(ctx, host, port, data_dir, workers, dev) -> None:
         run_server(settings, development=dev)
     except FederationConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option("--port", type=int, default=8090, show_default=True, help="Port of the aggregator.")
+@click.option("--user", default="demo", show_default=True, help="Basic-auth user created everywhere.")
+@click.option("--password", default="demo", show_default=True, help="That user's password.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the servers keep their data and logs (default: a temporary directory, removed at the "
+                   "end; a given one is kept and reused).")
+@click.pass_context
+def demo(ctx, port, user, password, data_dir) -> None:
+    """A whole federation on this machine: two `openeo-backend serve` instances on free ports (A: Sentinel-2 and
+    DEM demo collections, B: Sentinel-1 and DEM), each with its job runner, and the aggregator in front on
+    127.0.0.1:PORT; the user exists everywhere. Prints the URL and credentials; Ctrl-C or SIGTERM stops
+    everything. Needs the processing engine (the `backend` extra)."""
+    from aggregator.demo import DemoFailed, DemoOptions, run_demo
+    from backend.engine_check import engine_missing_message
+
+    if ctx.obj["config_file"] is not None:
+        raise click.ClickException("`demo` configures its servers itself: drop --config")
+    missing = engine_missing_message("openeo-aggregator demo")
+    if missing:
+        raise click.ClickException(missing)
+    if not user or not password:
+        raise click.ClickException("--user and --password must not be empty")
+    try:
+        code = run_demo(DemoOptions(port=port, user=user, password=password, data_dir=data_dir),
+                        say=lambda text: click.echo(text))
+    except DemoFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
 
 
 @main.group()

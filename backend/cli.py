@@ -35,6 +35,14 @@ def _settings(ctx: click.Context, **overrides):
         raise click.ClickException(f"invalid settings: {exc}") from None
 
 
+def _require_engine(command: str) -> None:
+    from backend.engine_check import engine_missing_message
+
+    message = engine_missing_message(command)
+    if message:
+        raise click.ClickException(message)
+
+
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
                                help=f"Data directory (default: {ENV_PREFIX}DATA_DIR or ~/.local/share/openeo-backend).")
 
@@ -52,6 +60,7 @@ def serve(ctx, host, port, data_dir, workers, dev, dask_scheduler, no_job_runner
     """Start the API server and a batch-job runner (generates the demo catalog on first start)."""
     settings = _settings(ctx, host=host, port=port, data_dir=data_dir, workers=workers, dask_scheduler=dask_scheduler,
                          job_runner=False if no_job_runner else None)
+    _require_engine("openeo-backend serve")
     from backend.server import run_server
 
     run_server(settings, development=dev)
@@ -64,6 +73,7 @@ def serve(ctx, host, port, data_dir, workers, dev, dask_scheduler, no_job_runner
 def worker(ctx, data_dir, dask_scheduler) -> None:
     """Run a batch-job runner: claims queued jobs from the database, runs them on Dask (until SIGTERM)."""
     settings = _settings(ctx, data_dir=data_dir, dask_scheduler=dask_scheduler)
+    _require_engine("openeo-backend worker")
     from backend.jobs.process import run_runner
 
     run_runner(settings)

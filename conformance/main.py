@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         import openeo_test_suite  # noqa: F401
     except ImportError:
         print("openeo-test-suite is not installed in this Python: pip install 'openeo-test-suite==0.2.2' "
-              "(or: pip install -e '.[test]')", file=sys.stderr)
+              "(or: pip install -e '.[backend,test]')", file=sys.stderr)
         return 2
     args.assets = args.assets.expanduser().resolve()
     selected = args.wp or list(WORK_PACKAGES)

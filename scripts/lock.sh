@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$PYTHON" -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --upgrade pip setuptools wheel
-"$work/venv/bin/pip" install --quiet -e '.[test,postgres,s3]'
+"$work/venv/bin/pip" install --quiet -e '.[backend,test,postgres,s3]'
 {
   echo "# The tested version of every package that \`make\` and CI install (pip install -c constraints.txt ...)."
   echo "# Written by \`make lock\` (scripts/lock.sh) on $("$work/venv/bin/python" --version): do not edit by hand."
