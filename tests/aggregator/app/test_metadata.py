@@ -4,6 +4,7 @@ every backend down."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -121,5 +122,37 @@ def test_a_misbehaving_backend_lands_in_federation_missing_without_blocking(faul
                                     ["bad"].get("status") == "offline" and f)
             assert federation["b1"]["status"] == federation["b2"]["status"] == "online"
             assert federation["bad"]["last_successful_check"] is None
+        finally:
+            server.stop()
+
+
+class PairedFake(FakeBackend):
+    """Answers /processes and /file_formats only when both requests are in flight at once (a barrier):
+    a federation that asks for them one after the other sees both fail after the barrier's timeout."""
+
+    def __init__(self, backend_id: str):
+        self.barrier = threading.Barrier(2, timeout=3)
+        super().__init__(backend_id)
+
+    def answer(self, method, target, headers, body, client_port):
+        if target.rstrip("/").endswith(("/processes", "/file_formats")):
+            try:
+                self.barrier.wait()
+            except threading.BrokenBarrierError:
+                return 503, [("Content-Type", "application/json")], b'{"code": "Unpaired", "message": "alone"}'
+        return super().answer(method, target, headers, body, client_port)
+
+
+def test_processes_and_file_formats_are_fetched_in_parallel(tmp_path):
+    # /processes' version covers /file_formats too: fetched one after the other (uncached), the answer
+    # waited twice for the slowest backend.
+    with PairedFake("p1") as one, PairedFake("p2") as two:
+        server = AggregatorServer(settings_for(tmp_path, {"p1": one.url, "p2": two.url}, fanout_deadline=8.0,
+                                               metadata_timeout=8.0))
+        try:
+            document = requests.get(f"{server.url}/processes", timeout=30).json()
+            assert "federation:missing" not in document, document
+            assert [p["id"] for p in document["processes"]] == ["add"]
+            assert (one.requests["processes"], one.requests["file_formats"]) == (1, 1)
         finally:
             server.stop()
