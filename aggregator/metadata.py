@@ -125,20 +125,23 @@ class FederatedMetadata:
         return (taken is not None and time.monotonic() - taken[0] < self.reuse
                 and taken[1].registry_version == self.federation.registry.version)
 
-    def _memo(self, key: Hashable, build) -> Any:
+    def _memo(self, slot: Hashable, snapshot_key: Hashable, build) -> Any:
+        """``build()`` once per snapshot; only the latest per ``slot`` is kept (a merged 3 x 300 collections
+        listing is tens of MB of Python objects: 64 old ones made a worker grow by hundreds of MB)."""
         with self._lock:
-            found = self._merged.get(key)
-        if found is None:
-            found = build()
-            with self._lock:
-                self._merged[key] = found
-        return found
+            found = self._merged.get(slot)
+        if found is not None and found[0] == snapshot_key:
+            return found[1]
+        value = build()
+        with self._lock:
+            self._merged[slot] = (snapshot_key, value)
+        return value
 
     # -- the merged answers --
 
     def collections(self, root: str) -> CollectionListing:
         snapshot = self.snapshot("collections")
-        return self._memo(("collections", snapshot.key, root), lambda: merge_collection_listings(
+        return self._memo(("collections", root), snapshot.key, lambda: merge_collection_listings(
             self._allowed_collections(snapshot.documents), root_url=root, weights=self.weights(),
             backend_urls=self.urls(), missing=snapshot.missing))
 
@@ -150,7 +153,7 @@ class FederatedMetadata:
     def collection_index(self) -> tuple[CollectionIndex, list[str]]:
         """Each answering backend's collections (after its rules), for routing; and the missing backends."""
         snapshot = self.snapshot("collections")
-        index = self._memo(("collection_index", snapshot.key),
+        index = self._memo("collection_index", snapshot.key,
                            lambda: CollectionIndex.from_listings(self._allowed_collections(snapshot.documents)))
         return index, snapshot.missing
 
@@ -158,26 +161,26 @@ class FederatedMetadata:
         """The process ids each answering backend offers (after its deny rules), for routing."""
         snapshot = self.snapshot("processes")
         rules = {backend.id: backend.processes for backend in self.federation.registry.snapshot()}
-        return self._memo(("process_ids", snapshot.key), lambda: {
+        return self._memo("process_ids", snapshot.key, lambda: {
             backend_id: frozenset(offered_processes(listing, rules.get(backend_id)))
             for backend_id, listing in snapshot.documents.items()})
 
     def processes(self, root: str) -> ProcessListing:
         snapshot = self.snapshot("processes")
         rules = {backend.id: backend.processes for backend in self.federation.registry.snapshot()}
-        return self._memo(("processes", snapshot.key, root), lambda: merge_processes(
+        return self._memo(("processes", root), snapshot.key, lambda: merge_processes(
             snapshot.documents, root_url=root, rules=rules, weights=self.weights(), backend_urls=self.urls(),
             missing=snapshot.missing, federation=self.federation.registry.ids()))
 
     def file_formats(self) -> dict:
         snapshot = self.snapshot("file_formats")
-        return self._memo(("file_formats", snapshot.key), lambda: merge_file_formats(
+        return self._memo("file_formats", snapshot.key, lambda: merge_file_formats(
             snapshot.documents, weights=self.weights(), missing=snapshot.missing,
             federation=self.federation.registry.ids()).document)
 
     def udf_runtimes(self) -> dict:
         snapshot = self.snapshot("udf_runtimes")
-        return self._memo(("udf_runtimes", snapshot.key), lambda: merge_udf_runtimes(
+        return self._memo("udf_runtimes", snapshot.key, lambda: merge_udf_runtimes(
             snapshot.documents, weights=self.weights(), federation=self.federation.registry.ids()).document)
 
     # -- helpers --

@@ -156,3 +156,21 @@ def test_processes_and_file_formats_are_fetched_in_parallel(tmp_path):
             assert (one.requests["processes"], one.requests["file_formats"]) == (1, 1)
         finally:
             server.stop()
+
+
+def test_only_the_latest_merged_and_serialised_listing_is_kept(stocked, tmp_path):
+    # Every metadata refresh is a new version: old merged listings and their serialisations were kept (up to
+    # 64 and 256 of them), hundreds of MB per worker with 3 x 300 collections.
+    backends = {b: fake.url for b, fake in stocked.items()}
+    server = AggregatorServer(settings_for(tmp_path, backends, metadata_cache_ttl=0, metadata_cache_max_stale=0))
+    server.parts.metadata.reuse = 0  # every request fans out anew: a new version each time
+    try:
+        for _ in range(4):
+            assert requests.get(f"{server.url}/collections", timeout=30).status_code == 200
+        assert stocked["b1"].requests["collections"] >= 4
+        merged = [slot for slot in server.parts.metadata._merged if slot[0] == "collections"]
+        assert len(merged) == 1
+        serialised = [slot for slot in server.app.extensions["frozen_json_versions"] if slot[0] == "collections"]
+        assert len(serialised) == 1
+    finally:
+        server.stop()
