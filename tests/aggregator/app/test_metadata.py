@@ -174,3 +174,28 @@ def test_only_the_latest_merged_and_serialised_listing_is_kept(stocked, tmp_path
         assert len(serialised) == 1
     finally:
         server.stop()
+
+
+def test_concurrent_requests_share_one_fan_out(stocked, tmp_path):
+    # Uncached, each of N concurrent requests fanned out (and merged) on its own.
+    backends = {b: fake.url for b, fake in stocked.items()}
+    server = AggregatorServer(settings_for(tmp_path, backends, metadata_cache_ttl=0, metadata_cache_max_stale=0))
+    server.parts.metadata.reuse = 60  # no expiry during the test: only concurrency matters
+    stocked["b1"].delay = 0.3  # the requests arrive while the first fan-out waits for b1
+    try:
+        barrier = threading.Barrier(6)
+        answers = []
+
+        def get():
+            barrier.wait()
+            answers.append(requests.get(f"{server.url}/collections", timeout=30).json())
+
+        threads = [threading.Thread(target=get) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [len(a["collections"]) for a in answers] == [3] * 6
+        assert (stocked["b1"].requests["collections"], stocked["b2"].requests["collections"]) == (1, 1)
+    finally:
+        server.stop()
