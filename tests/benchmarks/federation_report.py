@@ -35,7 +35,7 @@ def markdown(results: dict) -> str:
     if "throughput" in results:
         out.append(f"Throughput, {args['clients']} concurrent clients, {args['duration']} s per measurement, "
                    f"median of {args['repeats']}:\n")
-        out.append("| endpoint | server | req/s | × direct backend | p50 ms | p99 ms | answers |")
+        out.append("| endpoint | server | req/s | × direct backend | p50 ms | p99 ms | answers (last run) |")
         out.append("|---|---|---|---|---|---|---|")
         for endpoint, by_target in results["throughput"].items():
             base = by_target["direct b1"]["req_s"]
