@@ -77,25 +77,31 @@ class FederatedMetadata:
         self.reuse = reuse
         self._lock = threading.Lock()
         self._snapshots: dict[str, tuple[float, Snapshot]] = {}
+        self._taking: dict[str, threading.Lock] = {}  # per path: held while its snapshot is taken
         self._merged: LRUCache = LRUCache(maxsize=64)
 
     # -- snapshots --
 
     def snapshot(self, path: str) -> Snapshot:
-        registry = self.federation.registry
-        now = time.monotonic()
+        if self._reusable(path):
+            with self._lock:
+                return self._snapshots[path][1]
         with self._lock:
-            taken = self._snapshots.get(path)
-        if taken is not None and now - taken[0] < self.reuse and taken[1].registry_version == registry.version:
-            return taken[1]
-        version = registry.version
-        answer = self.federation.fan_out(lambda upstream: self.cached(upstream, path))
-        snapshot = Snapshot(path, {b: v.document for b, v in answer.successes.items()},
-                            tuple(sorted((b, v.generation) for b, v in answer.successes.items())),
-                            dict(answer.failures), version)
-        with self._lock:
-            self._snapshots[path] = (time.monotonic(), snapshot)
-        return snapshot
+            path_lock = self._taking.setdefault(path, threading.Lock())
+        # One fan-out per path at a time: the requests arriving meanwhile take its snapshot (each taking
+        # its own made 8 concurrent clients fan out 8 times and merge 8 versions: p99 of seconds).
+        with path_lock:
+            if self._reusable(path):
+                with self._lock:
+                    return self._snapshots[path][1]
+            version = self.federation.registry.version
+            answer = self.federation.fan_out(lambda upstream: self.cached(upstream, path))
+            snapshot = Snapshot(path, {b: v.document for b, v in answer.successes.items()},
+                                tuple(sorted((b, v.generation) for b, v in answer.successes.items())),
+                                dict(answer.failures), version)
+            with self._lock:
+                self._snapshots[path] = (time.monotonic(), snapshot)
+            return snapshot
 
     def cached(self, upstream: Upstream, path: str) -> _Versioned:
         """One backend's document at ``path`` through the federation's cache (stale-while-revalidate)."""
@@ -104,23 +110,46 @@ class FederatedMetadata:
                                                                                   _fetch(upstream, path)))
 
     def version(self, *paths: str) -> Hashable:
-        """Changes whenever the merged answer of any of ``paths`` may."""
-        return tuple(self.snapshot(path).key for path in paths)
+        """Changes whenever the merged answer of any of ``paths`` may. Stale snapshots of several paths
+        are taken in parallel: one after the other, /processes (with /file_formats) waited twice for the
+        slowest backend when uncached."""
+        taken: dict[str, Snapshot] = {}
 
-    def _memo(self, key: Hashable, build) -> Any:
+        def take(path: str) -> None:
+            taken[path] = self.snapshot(path)  # one key per thread: no lock needed
+
+        helpers = [threading.Thread(target=take, args=(path,), name="snapshot", daemon=True)
+                   for path in paths[1:] if not self._reusable(path)]
+        for helper in helpers:
+            helper.start()
+        take(paths[0])
+        for helper in helpers:
+            helper.join()
+        return tuple((taken.get(path) or self.snapshot(path)).key for path in paths)
+
+    def _reusable(self, path: str) -> bool:
         with self._lock:
-            found = self._merged.get(key)
-        if found is None:
-            found = build()
-            with self._lock:
-                self._merged[key] = found
-        return found
+            taken = self._snapshots.get(path)
+        return (taken is not None and time.monotonic() - taken[0] < self.reuse
+                and taken[1].registry_version == self.federation.registry.version)
+
+    def _memo(self, slot: Hashable, snapshot_key: Hashable, build) -> Any:
+        """``build()`` once per snapshot; only the latest per ``slot`` is kept (a merged 3 x 300 collections
+        listing is tens of MB of Python objects: 64 old ones made a worker grow by hundreds of MB)."""
+        with self._lock:
+            found = self._merged.get(slot)
+        if found is not None and found[0] == snapshot_key:
+            return found[1]
+        value = build()
+        with self._lock:
+            self._merged[slot] = (snapshot_key, value)
+        return value
 
     # -- the merged answers --
 
     def collections(self, root: str) -> CollectionListing:
         snapshot = self.snapshot("collections")
-        return self._memo(("collections", snapshot.key, root), lambda: merge_collection_listings(
+        return self._memo(("collections", root), snapshot.key, lambda: merge_collection_listings(
             self._allowed_collections(snapshot.documents), root_url=root, weights=self.weights(),
             backend_urls=self.urls(), missing=snapshot.missing))
 
@@ -132,7 +161,7 @@ class FederatedMetadata:
     def collection_index(self) -> tuple[CollectionIndex, list[str]]:
         """Each answering backend's collections (after its rules), for routing; and the missing backends."""
         snapshot = self.snapshot("collections")
-        index = self._memo(("collection_index", snapshot.key),
+        index = self._memo("collection_index", snapshot.key,
                            lambda: CollectionIndex.from_listings(self._allowed_collections(snapshot.documents)))
         return index, snapshot.missing
 
@@ -140,26 +169,26 @@ class FederatedMetadata:
         """The process ids each answering backend offers (after its deny rules), for routing."""
         snapshot = self.snapshot("processes")
         rules = {backend.id: backend.processes for backend in self.federation.registry.snapshot()}
-        return self._memo(("process_ids", snapshot.key), lambda: {
+        return self._memo("process_ids", snapshot.key, lambda: {
             backend_id: frozenset(offered_processes(listing, rules.get(backend_id)))
             for backend_id, listing in snapshot.documents.items()})
 
     def processes(self, root: str) -> ProcessListing:
         snapshot = self.snapshot("processes")
         rules = {backend.id: backend.processes for backend in self.federation.registry.snapshot()}
-        return self._memo(("processes", snapshot.key, root), lambda: merge_processes(
+        return self._memo(("processes", root), snapshot.key, lambda: merge_processes(
             snapshot.documents, root_url=root, rules=rules, weights=self.weights(), backend_urls=self.urls(),
             missing=snapshot.missing, federation=self.federation.registry.ids()))
 
     def file_formats(self) -> dict:
         snapshot = self.snapshot("file_formats")
-        return self._memo(("file_formats", snapshot.key), lambda: merge_file_formats(
+        return self._memo("file_formats", snapshot.key, lambda: merge_file_formats(
             snapshot.documents, weights=self.weights(), missing=snapshot.missing,
             federation=self.federation.registry.ids()).document)
 
     def udf_runtimes(self) -> dict:
         snapshot = self.snapshot("udf_runtimes")
-        return self._memo(("udf_runtimes", snapshot.key), lambda: merge_udf_runtimes(
+        return self._memo("udf_runtimes", snapshot.key, lambda: merge_udf_runtimes(
             snapshot.documents, weights=self.weights(), federation=self.federation.registry.ids()).document)
 
     # -- helpers --

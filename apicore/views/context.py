@@ -88,10 +88,20 @@ def frozen(key: Hashable, build: Callable[[], Any]) -> FrozenJson:
 
 def document_response(key: Hashable, version: Hashable | None, build: Callable[[], Any]) -> Response:
     """``build()`` serialised (and gzipped) once per ``version`` (a service's ``version()``); per request
-    when the version is None."""
+    when the version is None. Only the latest version of a document is kept: the aggregator's versions
+    change with every metadata refresh, and 256 old 2 MB listings per worker were ~600 MB."""
     if version is None:
         return jsonify(build())
-    return frozen((key, version), build).response()
+    cache = current_app.extensions.setdefault("frozen_json_versions", LRUCache(maxsize=256))
+    slot = (key, api_root())
+    with _lock:
+        found = cache.get(slot)
+    if found is not None and found[0] == version:
+        return found[1].response()
+    document = FrozenJson(build())
+    with _lock:
+        cache[slot] = (version, document)
+    return document.response()
 
 
 # Paging values any database takes (SQLite and PostgreSQL integers are 64-bit); larger ones were a 500.

@@ -4,6 +4,7 @@ every backend down."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -123,3 +124,78 @@ def test_a_misbehaving_backend_lands_in_federation_missing_without_blocking(faul
             assert federation["bad"]["last_successful_check"] is None
         finally:
             server.stop()
+
+
+class PairedFake(FakeBackend):
+    """Answers /processes and /file_formats only when both requests are in flight at once (a barrier):
+    a federation that asks for them one after the other sees both fail after the barrier's timeout."""
+
+    def __init__(self, backend_id: str):
+        self.barrier = threading.Barrier(2, timeout=3)
+        super().__init__(backend_id)
+
+    def answer(self, method, target, headers, body, client_port):
+        if target.rstrip("/").endswith(("/processes", "/file_formats")):
+            try:
+                self.barrier.wait()
+            except threading.BrokenBarrierError:
+                return 503, [("Content-Type", "application/json")], b'{"code": "Unpaired", "message": "alone"}'
+        return super().answer(method, target, headers, body, client_port)
+
+
+def test_processes_and_file_formats_are_fetched_in_parallel(tmp_path):
+    # /processes' version covers /file_formats too: fetched one after the other (uncached), the answer
+    # waited twice for the slowest backend.
+    with PairedFake("p1") as one, PairedFake("p2") as two:
+        server = AggregatorServer(settings_for(tmp_path, {"p1": one.url, "p2": two.url}, fanout_deadline=8.0,
+                                               metadata_timeout=8.0))
+        try:
+            document = requests.get(f"{server.url}/processes", timeout=30).json()
+            assert "federation:missing" not in document, document
+            assert [p["id"] for p in document["processes"]] == ["add"]
+            assert (one.requests["processes"], one.requests["file_formats"]) == (1, 1)
+        finally:
+            server.stop()
+
+
+def test_only_the_latest_merged_and_serialised_listing_is_kept(stocked, tmp_path):
+    # Every metadata refresh is a new version: old merged listings and their serialisations were kept (up to
+    # 64 and 256 of them), hundreds of MB per worker with 3 x 300 collections.
+    backends = {b: fake.url for b, fake in stocked.items()}
+    server = AggregatorServer(settings_for(tmp_path, backends, metadata_cache_ttl=0, metadata_cache_max_stale=0))
+    server.parts.metadata.reuse = 0  # every request fans out anew: a new version each time
+    try:
+        for _ in range(4):
+            assert requests.get(f"{server.url}/collections", timeout=30).status_code == 200
+        assert stocked["b1"].requests["collections"] >= 4
+        merged = [slot for slot in server.parts.metadata._merged if slot[0] == "collections"]
+        assert len(merged) == 1
+        serialised = [slot for slot in server.app.extensions["frozen_json_versions"] if slot[0] == "collections"]
+        assert len(serialised) == 1
+    finally:
+        server.stop()
+
+
+def test_concurrent_requests_share_one_fan_out(stocked, tmp_path):
+    # Uncached, each of N concurrent requests fanned out (and merged) on its own.
+    backends = {b: fake.url for b, fake in stocked.items()}
+    server = AggregatorServer(settings_for(tmp_path, backends, metadata_cache_ttl=0, metadata_cache_max_stale=0))
+    server.parts.metadata.reuse = 60  # no expiry during the test: only concurrency matters
+    stocked["b1"].delay = 0.3  # the requests arrive while the first fan-out waits for b1
+    try:
+        barrier = threading.Barrier(6)
+        answers = []
+
+        def get():
+            barrier.wait()
+            answers.append(requests.get(f"{server.url}/collections", timeout=30).json())
+
+        threads = [threading.Thread(target=get) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [len(a["collections"]) for a in answers] == [3] * 6
+        assert (stocked["b1"].requests["collections"], stocked["b2"].requests["collections"]) == (1, 1)
+    finally:
+        server.stop()
