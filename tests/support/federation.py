@@ -86,7 +86,8 @@ def _spawn(name: str, args: list[str], data_dir: Path, port: int, env: dict[str,
 
 
 def start_backend(data_dir: Path, backend_id: str, collections: list[str], *, catalog: Path | None = None,
-                  users: Iterable[tuple[str, str]] = (), job_runner: bool = False, **settings) -> ServerProcess:
+                  users: Iterable[tuple[str, str]] = (), job_runner: bool = False,
+                  extra_env: dict[str, str] | None = None, **settings) -> ServerProcess:
     """`openeo-backend serve` (gunicorn, one worker) serving ``collections`` of the demo catalog;
     ``catalog``: an already generated demo catalog directory to link in instead of generating one."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -96,7 +97,8 @@ def start_backend(data_dir: Path, backend_id: str, collections: list[str], *, ca
     port = free_port()
     env = environment(OPENEO_BACKEND_DEMO_COLLECTIONS=json.dumps(collections), OPENEO_BACKEND_BACKEND_ID=backend_id,
                       OPENEO_BACKEND_TITLE=f"Backend {backend_id}", OPENEO_BACKEND_ACCESS_LOG="false",
-                      **{f"OPENEO_BACKEND_{k.upper()}": _env_value(v) for k, v in settings.items()})
+                      **{f"OPENEO_BACKEND_{k.upper()}": _env_value(v) for k, v in settings.items()},
+                      **(extra_env or {}))
     args = command("openeo-backend", "backend.cli") + [
         "serve", "--host", LOCALHOST, "--port", str(port), "--data-dir", str(data_dir), "--workers", "1"]
     if not job_runner:
