@@ -12,6 +12,8 @@ from conformance.work_packages import ASSETS_HELP, WORK_PACKAGES
 HERE = Path(__file__).resolve().parent
 DEFAULT_ASSETS = HERE.parent.parent / "shared" / "conformance-assets"
 DEFAULT_EXPECTED = HERE / "expected_failures.txt"
+DEFAULT_EXPECTED_FEDERATION = HERE / "expected_failures_federation.txt"
+FEDERATION_WORK_PACKAGES = ["WP2", "WP3", "WP4"]
 SELF_CONTAINED_S2_COLLECTION = "SENTINEL2_L2A_DEMO"  # WP6 with --self-contained: the demo catalog's S2 collection
 
 
@@ -36,6 +38,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--self-contained", action="store_true",
                         help="start a local OIDC server (tests/support/oidc_server.py) and this repository's "
                         "backend on free ports, run against them, stop both")
+    parser.add_argument("--federation", action="store_true",
+                        help="with --self-contained: start two of this repository's backends (A: Sentinel-2 + DEM, "
+                        "B: Sentinel-1 + DEM) and the aggregator in front, and test the aggregator (default parts "
+                        f"WP2 WP3 WP4; default expected failures {DEFAULT_EXPECTED_FEDERATION.name})")
     parser.add_argument("--backend-env", action="append", default=[], metavar="NAME=VALUE",
                         help="--self-contained: extra environment for the backend, e.g. "
                         "OPENEO_BACKEND_DEMO_CATALOG=false (repeatable)")
@@ -86,9 +92,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     out = parser.add_argument_group("results")
     out.add_argument("--write-results", type=Path, metavar="FILE",
                      help="also write the Markdown table to FILE (e.g. conformance/RESULTS.md)")
-    out.add_argument("--expected-failures", type=Path, default=DEFAULT_EXPECTED,
-                     help=f"known failures, '<test id> <reason>' per line, '*' wildcards (default {DEFAULT_EXPECTED}; "
-                     "'none' to ignore)")
+    out.add_argument("--expected-failures", type=Path, default=None,
+                     help=f"known failures, '<test id> <reason>' per line, '*' wildcards (default {DEFAULT_EXPECTED}, "
+                     f"with --federation {DEFAULT_EXPECTED_FEDERATION}; 'none' to ignore)")
     out.add_argument("--strict-expected", action="store_true",
                      help="also exit non-zero when a listed expected failure passes (stale entry)")
     out.add_argument("--json", type=Path, metavar="FILE", help="also write all results (with details) as JSON")
@@ -106,6 +112,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         parser.error("--self-contained starts its own backend: do not give a URL")
     if args.corrected_openapi_validation and args.no_suite_workarounds:
         parser.error("--corrected-openapi-validation is a suite workaround: not with --no-suite-workarounds")
+    if args.federation and not args.self_contained:
+        parser.error("--federation starts its own servers: use it with --self-contained")
+    if args.federation and args.wp is None:
+        args.wp = list(FEDERATION_WORK_PACKAGES)
+    if args.expected_failures is None:
+        args.expected_failures = DEFAULT_EXPECTED_FEDERATION if args.federation else DEFAULT_EXPECTED
     if args.self_contained and not args.s2_collection:
         args.s2_collection = SELF_CONTAINED_S2_COLLECTION
     if str(args.expected_failures) == "none":

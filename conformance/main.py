@@ -57,8 +57,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.self_contained:
                 servers = _self_contained_servers()
                 oidc = stack.enter_context(servers.oidc_test_server(workdir, args.startup_timeout))
-                root = stack.enter_context(servers.local_backend(
-                    workdir, oidc, extra_backend_env, args.startup_timeout, args.advertise_client_credentials))
+                if args.federation:
+                    from conformance.federation import local_federation
+
+                    root = stack.enter_context(local_federation(
+                        workdir, oidc, extra_backend_env, args.startup_timeout, args.advertise_client_credentials))
+                else:
+                    root = stack.enter_context(servers.local_backend(
+                        workdir, oidc, extra_backend_env, args.startup_timeout, args.advertise_client_credentials))
                 api_url = resolve_api_url(root)
             else:
                 api_url = resolve_api_url(args.url)

@@ -86,13 +86,19 @@ def render_markdown(results: list[Result], meta: dict, *, include_passed: bool =
     return "\n".join(lines)
 
 
+def _started_by(args) -> str:
+    if getattr(args, "federation", False):
+        return " (the aggregator in front of two backends, all started by --self-contained --federation)"
+    return " (started by --self-contained)" if args.self_contained else ""
+
+
 def run_metadata(args, argv: list[str], *, started: datetime.datetime, api_url: str, backend: dict,
                  auth_text: str, expected: list[ExpectedFailure]) -> dict[str, str]:
     """The header lines of the results: when, against what, how (secrets in the command hidden)."""
     command = "python conformance/run.py " + shlex.join(_redact(argv))
     return {
         "Date": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "Backend": f"`{api_url}`" + ("" if not args.self_contained else " (started by --self-contained)"),
+        "Backend": f"`{api_url}`" + _started_by(args),
         "Backend version": ", ".join(f"{k} `{v}`" for k, v in backend.items() if v),
         "Test suite": f"openeo-test-suite {suite_version()} (PyPI); assets `{args.assets}`",
         "Authentication (WP4, WP5, WP6)": auth_text,

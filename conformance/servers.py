@@ -50,7 +50,7 @@ def _backend_command() -> list[str]:
     return [sys.executable, "-m", "backend.cli"]
 
 
-def _oidc_provider(oidc: OidcTestServer, advertise_client_credentials: bool) -> dict:
+def oidc_provider(oidc: OidcTestServer, advertise_client_credentials: bool) -> dict:
     provider = {"id": SELF_CONTAINED_PROVIDER, "issuer": oidc.issuer, "title": "Test IdP", "scopes": ["openid"]}
     if advertise_client_credentials:
         # openEO API 1.2 has no "client_credentials" among a default client's grant_types, and the
@@ -66,7 +66,7 @@ def local_backend(workdir: Path, oidc: OidcTestServer, extra_env: dict[str, str]
     port = free_port()
     data_dir = workdir / "data"
     data_dir.mkdir()
-    providers = [_oidc_provider(oidc, advertise_client_credentials)]
+    providers = [oidc_provider(oidc, advertise_client_credentials)]
     # `serve` starts the job runner (WP4's job tests and WP6's batch job need it) unless --backend-env says no
     env = {**os.environ, "OPENEO_BACKEND_OIDC_PROVIDERS": json.dumps(providers), "OPENEO_BACKEND_JOB_RUNNER": "true",
            **extra_env}

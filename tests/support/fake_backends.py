@@ -120,6 +120,10 @@ class FakeBackend:
         with self._lock:
             return sum(self.requests.values())
 
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
     def start(self) -> None:
         self._release.clear()
         self._server = _TrackingServer(("127.0.0.1", self.port), _Handler, self)

@@ -29,10 +29,12 @@ def environment(**extra: str) -> dict[str, str]:
     return servers.child_environment(PYTHONPATH=path, **extra)
 
 
-def start_backend(data_dir: Path, backend_id: str, collections: list[str], **options) -> ServerProcess:
+def start_backend(data_dir: Path, backend_id: str, collections: list[str], *,
+                  extra_env: dict[str, str] | None = None, **options) -> ServerProcess:
     """`openeo-backend serve` (one worker) serving ``collections`` of the demo catalog; see
-    aggregator.servers.start_backend for the options (catalog, users, job_runner, settings)."""
-    return servers.start_backend(data_dir, backend_id, collections, env=environment(), **options)
+    aggregator.servers.start_backend for the options (catalog, users, job_runner, settings);
+    ``extra_env``: more environment variables (e.g. the conformance runner's --backend-env)."""
+    return servers.start_backend(data_dir, backend_id, collections, env=environment(**(extra_env or {})), **options)
 
 
 def start_aggregator(data_dir: Path, backends: dict[str, str], **options) -> ServerProcess:

@@ -103,11 +103,14 @@ def test_udps_live_in_the_aggregator_and_work_with_every_backend_down(aggregator
     assert requests.get(f"{aggregator.url}/process_graphs/three", headers=headers, timeout=10).status_code == 404
 
 
-@pytest.mark.parametrize("fault", ["refusing", "hanging", "garbage"])
+@pytest.mark.parametrize("fault", ["refusing", "hanging", "garbage", "error_500"])
 def test_a_misbehaving_backend_lands_in_federation_missing_without_blocking(fault, stocked, tmp_path):
-    with RefusingPort() as refusing, HangingServer() as hanging, FakeBackend("bad") as garbage:
+    with RefusingPort() as refusing, HangingServer() as hanging, FakeBackend("bad") as garbage, \
+            FakeBackend("bad") as failing:
         garbage.behaviour = "invalid_json"
-        bad_url = {"refusing": refusing.url, "hanging": hanging.url, "garbage": garbage.url}[fault]
+        failing.behaviour = "html_500"
+        bad_url = {"refusing": refusing.url, "hanging": hanging.url, "garbage": garbage.url,
+                   "error_500": failing.url}[fault]
         backends = {"b1": stocked["b1"].url, "b2": stocked["b2"].url, "bad": bad_url}
         server = AggregatorServer(settings_for(tmp_path, backends))
         try:
@@ -198,4 +201,44 @@ def test_concurrent_requests_share_one_fan_out(stocked, tmp_path):
         assert [len(a["collections"]) for a in answers] == [3] * 6
         assert (stocked["b1"].requests["collections"], stocked["b2"].requests["collections"]) == (1, 1)
     finally:
+        server.stop()
+
+
+def test_a_flapping_backend_never_breaks_an_answer(stocked, tmp_path):
+    """b2 goes down and up every 0.3 s while clients list collections: every answer is complete for the
+    backends it names and lists b2 as missing whenever its collections are absent; no error, no stall."""
+    server = AggregatorServer(settings_for(tmp_path, {"b1": stocked["b1"].url, "b2": stocked["b2"].url}))
+    flapping, stop = stocked["b2"], threading.Event()
+
+    def flap():
+        while not stop.wait(0.3):
+            flapping.stop()
+            if stop.wait(0.3):
+                break
+            flapping.start()
+
+    flapper = threading.Thread(target=flap, daemon=True)
+    try:
+        flapper.start()
+        seen_missing = seen_complete = 0
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            response = requests.get(f"{server.url}/collections", timeout=30)
+            assert time.monotonic() - started < 3.0
+            assert response.status_code == 200, response.text
+            document = response.json()
+            ids = sorted(c["id"] for c in document["collections"])
+            if document.get("federation:missing"):
+                assert document["federation:missing"] == ["b2"] and "TWO" not in ids
+                seen_missing += 1
+            else:
+                assert ids == ["ONE", SHARED, "TWO"]
+                seen_complete += 1
+        assert seen_complete > 0  # answers with b2 are served too (from its cache while it is down, or live)
+    finally:
+        stop.set()
+        flapper.join(5)
+        if not flapping.running:
+            flapping.start()
         server.stop()
