@@ -30,7 +30,7 @@ from typing import Mapping
 from urllib.parse import quote
 
 from aggregator.auth import FederatedCaller
-from aggregator.federation.errors import BackendResponseInvalid
+from aggregator.federation.errors import BackendDeparted, BackendResponseInvalid
 from aggregator.federation.upstream import Upstream
 from aggregator.jobs import graphs, ids, rewrite
 from aggregator.jobs.cursor import CursorCodec
@@ -202,9 +202,14 @@ class FederationJobs:
         """The job's backend, its Upstream and the caller's headers for it.
 
         An id that is no federated id, or whose backend prefix names no backend of this federation, is
-        404 JobNotFound saying which (ids.locate). A job whose backend was removed from the federation is
-        404 too, naming the backend: it is gone for good from the user's point of view (a 503 would invite
-        retries that can never succeed), and clients handle JobNotFound."""
+        404 JobNotFound saying which (ids.locate). A job of a registered backend that was removed is 410
+        BackendDeparted naming the backend and when it left: gone for good (a 503 would invite retries that
+        can never succeed)."""
+        ref = ids.decode(job_id)
+        if isinstance(ref, BackendJobRef):
+            departure = self.parts.federation.registry.departed(ref.backend_id)
+            if departure is not None:
+                raise BackendDeparted(departure, f"Job '{job_id}'")
         ref = ids.locate(job_id, self._backend_roots())
         if isinstance(ref, SplitJobRef):
             raise errors.JobNotFound(f"The batch job '{job_id}' does not exist: {SPLIT_JOBS_NOT_YET}",

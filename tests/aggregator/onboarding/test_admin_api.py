@@ -111,6 +111,16 @@ def test_register_and_remove_a_backend_without_restart(aggregator, admin, partne
     checked = requests.post(f"{url}/federation/backends/C/check", headers=admin, timeout=60).json()
     assert checked["passed"] is True and checked["backend"] == "C"
 
+    dem = {"load": {"process_id": "load_collection", "arguments": {"id": DEMO_DEM_COLLECTION, "spatial_extent": None,
+                                                                   "temporal_extent": None}},
+           "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "load"}, "format": "GTiff"},
+                    "result": True}}
+    fresh = bearer(url, ADMIN)  # a login from before C joined carries no credentials for C
+    created = requests.post(f"{url}/jobs", headers=fresh, timeout=30,
+                            json={"process": {"process_graph": dem}, "federation:force-backend": "C"})
+    assert created.status_code == 201, created.text
+    job_on_c = created.headers["OpenEO-Identifier"]
+
     configured = requests.delete(f"{url}/federation/backends/A", headers=admin, timeout=10)
     assert configured.status_code == 409 and configured.json()["code"] == "BackendRemovalRefused"
     assert requests.delete(f"{url}/federation/backends/C", headers=admin, timeout=10).status_code == 204
@@ -119,6 +129,11 @@ def test_register_and_remove_a_backend_without_restart(aggregator, admin, partne
     assert departed["origin"] == "departed" and departed["title"] == "Partner C"
     assert departed["message"] == (f"backend 'C' (Partner C) left the federation on {departed['removed_at']}; "
                                    "its jobs and their results are no longer reachable here")
+    for _ in range(4):  # whichever worker answers: the job of the departed backend is gone, saying why
+        gone = requests.get(f"{url}/jobs/{job_on_c}", headers={**fresh, "Connection": "close"}, timeout=10)
+        assert gone.status_code == 410, gone.text
+        assert gone.json()["code"] == "BackendDeparted"
+        assert gone.json()["message"].startswith(f"Job '{job_on_c}' is not available: backend 'C' (Partner C) left")
     unknown = requests.delete(f"{url}/federation/backends/C", headers=admin, timeout=10)
     assert unknown.status_code == 404 and unknown.json()["code"] == "BackendNotFound"
 
