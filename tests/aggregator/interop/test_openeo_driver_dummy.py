@@ -101,11 +101,14 @@ def test_validation_is_routed_to_the_dummy(mixed):
     assert logged_in(mixed).validate_process_graph(dummy_graph()) == []
 
 
-def test_batch_jobs_are_not_federated_yet(mixed):
-    with pytest.raises(OpenEoApiError) as raised:
-        logged_in(mixed).list_jobs()
-    assert (raised.value.http_status_code, raised.value.code) == (501, "FeatureUnsupported")
-    assert "POST /result" in raised.value.message
+def test_batch_jobs_of_both_backends_are_listed(mixed):
+    connection = logged_in(mixed)
+    created = connection.create_job(dummy_graph(), additional={"federation:force-backend": "dummy"}, title="interop")
+    listing = connection.list_jobs()
+    assert listing.ext_federation_missing() == []
+    mine = [job for job in listing if job["id"] == created.job_id]
+    assert [(job["title"], job["federation:backends"]) for job in mine] == [("interop", ["dummy"])]
+    assert created.describe()["federation:backends"] == ["dummy"]
 
 
 def test_unauthenticated_sync_request_is_refused_before_any_backend(mixed):
