@@ -9,14 +9,11 @@ import math
 import numpy as np
 import openeo
 import pytest
-import rasterio
 import requests
 
 from backend.demo import DEMO_DEM_COLLECTION, DEMO_S1_COLLECTION, DEMO_S2_COLLECTION
 from tests.aggregator.e2e.conftest import USER
-
-AREA = {"west": 679720, "south": 5151080, "east": 680680, "north": 5151920, "crs": 32632}
-JUNE = ["2022-06-01", "2022-07-01"]
+from tests.aggregator.e2e.graphs import AREA, JUNE, dem, ndvi, read, s1_mean
 
 
 @pytest.fixture(scope="module")
@@ -26,26 +23,6 @@ def aggregator(federation) -> openeo.Connection:
 
 def direct(url: str) -> openeo.Connection:
     return openeo.connect(url).authenticate_basic(*USER)
-
-
-def ndvi(connection: openeo.Connection):
-    cube = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent=AREA, temporal_extent=JUNE,
-                                      bands=["B04", "B08"])
-    return cube.ndvi(nir="B08", red="B04").reduce_dimension("t", "mean")
-
-
-def s1_mean(connection: openeo.Connection):
-    cube = connection.load_collection(DEMO_S1_COLLECTION, spatial_extent=AREA, temporal_extent=JUNE, bands=["VV"])
-    return cube.reduce_dimension("t", "mean")
-
-
-def dem(connection: openeo.Connection):
-    return connection.load_collection(DEMO_DEM_COLLECTION, spatial_extent=AREA)
-
-
-def read(path) -> np.ndarray:
-    with rasterio.open(path) as raster:
-        return raster.read(masked=False).astype("float64")
 
 
 def post_result(federation, graph: dict, **extra) -> requests.Response:
