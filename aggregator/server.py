@@ -11,36 +11,12 @@ own error answers as openEO JSON), which imports nothing of the engine.
 from __future__ import annotations
 
 import logging
-import sys
-
-from gunicorn.app.base import BaseApplication
 
 from aggregator.app import create_app
 from aggregator.settings import AggregatorSettings
-from backend.gunicorn_worker import GUNICORN_OPTIONS, no_control_socket, warn_about_threads
+from backend.gunicorn_worker import GUNICORN_OPTIONS, EmbeddedGunicorn, no_control_socket, warn_about_threads
 
 log = logging.getLogger(__name__)
-
-
-class _Gunicorn(BaseApplication):
-    def __init__(self, app, options: dict):
-        self._app = app
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
-
-    def load(self):
-        return self._app
-
-    def run(self):
-        try:
-            super().run()
-        except RuntimeError as exc:
-            print(f"\nError: {exc}\n", file=sys.stderr)
-            sys.exit(1)
 
 
 def run_server(settings: AggregatorSettings, development: bool = False) -> None:
@@ -61,7 +37,7 @@ def run_server(settings: AggregatorSettings, development: bool = False) -> None:
     def post_worker_init(_worker):
         parts.start()  # threads do not survive a fork: each worker probes the backends itself
 
-    _Gunicorn(app, {
+    EmbeddedGunicorn(app, {
         "bind": f"{settings.host}:{settings.port}",
         "workers": settings.workers,
         "threads": settings.threads,

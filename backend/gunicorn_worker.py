@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import uuid
 
 from gunicorn import util
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.workers.gthread import ThreadWorker
 
 from apicore.flask_support import REQUEST_ID_HEADER
@@ -92,3 +95,31 @@ def no_control_socket() -> dict:
     from gunicorn.config import KNOWN_SETTINGS
 
     return {"control_socket_disable": True} if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else {}
+
+
+class EmbeddedGunicorn(BaseApplication):
+    """gunicorn serving an app object built in this process, with its options from a dict; a start failure
+    (e.g. the port is taken) ends the process with gunicorn's message rather than a traceback. Subclasses
+    choose the arbiter (``arbiter()``)."""
+
+    def __init__(self, app, options: dict):
+        self._app = app
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self._app
+
+    def arbiter(self) -> Arbiter:
+        return Arbiter(self)
+
+    def run(self):
+        try:
+            self.arbiter().run()
+        except RuntimeError as exc:
+            print(f"\nError: {exc}\n", file=sys.stderr)
+            sys.exit(1)

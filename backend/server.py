@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sys
 
-from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from backend.app import create_app
-from backend.gunicorn_worker import GUNICORN_OPTIONS, no_control_socket, warn_about_threads
+from backend.gunicorn_worker import GUNICORN_OPTIONS, EmbeddedGunicorn, no_control_socket, warn_about_threads
 from backend.jobs.process import ChildRunner
 from backend.processing.warmup import warm_up
 from backend.settings import Settings
@@ -17,27 +15,13 @@ from backend.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class _Gunicorn(BaseApplication):
+class _Gunicorn(EmbeddedGunicorn):
     def __init__(self, app, options: dict, runner: ChildRunner | None = None):
-        self._app = app
-        self._options = options
         self._runner = runner
-        super().__init__()
+        super().__init__(app, options)
 
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
-
-    def load(self):
-        return self._app
-
-    def run(self):
-        # BaseApplication.run with our arbiter, which also keeps the job runner alive
-        try:
-            _RunnerArbiter(self, self._runner).run()
-        except RuntimeError as exc:
-            print(f"\nError: {exc}\n", file=sys.stderr)
-            sys.exit(1)
+    def arbiter(self) -> Arbiter:
+        return _RunnerArbiter(self, self._runner)  # also keeps the job runner alive
 
 
 class _RunnerArbiter(Arbiter):
