@@ -4,6 +4,7 @@
     metadata.collections(root)      # CollectionListing: merged document (federation:missing) + index
     metadata.processes(root)        # ProcessListing: merged document + each backend's process ids
     metadata.file_formats()         # merged GET /file_formats
+    metadata.conflicts(root, kinds) # what the backends disagree on, from the merges above
     metadata.version("collections") # changes whenever the merged answer may
 
 Each backend's document (``GET /collections``, ``/processes``, ``/file_formats``, ``/udf_runtimes``) is
@@ -25,7 +26,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable
+from typing import TYPE_CHECKING, Any, Hashable, Iterable
 
 from cachetools import LRUCache
 
@@ -33,6 +34,7 @@ from aggregator.federation.errors import BackendErrorResponse, UpstreamError
 from aggregator.federation.upstream import Upstream
 from aggregator.merging.collections import (CollectionIndex, CollectionListing, merge_collection,
                                              merge_collection_listings)
+from aggregator.merging.common import FEDERATION_MISSING, Conflict, Merged
 from aggregator.merging.file_formats import merge_file_formats
 from aggregator.merging.processes import ProcessListing, merge_processes, offered_processes
 from aggregator.merging.resource_maps import merge_udf_runtimes
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 _generations = itertools.count(1)  # next() on a count is atomic under the GIL
 OPTIONAL = frozenset({"udf_runtimes"})  # endpoints a backend may not offer: its 404 means "none"
+CONFLICT_KINDS = ("collection", "process", "file_format", "udf_runtime")
 
 
 @dataclass(frozen=True)
@@ -181,15 +184,36 @@ class FederatedMetadata:
             missing=snapshot.missing, federation=self.federation.registry.ids()))
 
     def file_formats(self) -> dict:
+        return self._file_formats().document
+
+    def udf_runtimes(self) -> dict:
+        return self._udf_runtimes().document
+
+    def _file_formats(self) -> Merged[dict]:
         snapshot = self.snapshot("file_formats")
         return self._memo("file_formats", snapshot.key, lambda: merge_file_formats(
             snapshot.documents, weights=self.weights(), missing=snapshot.missing,
-            federation=self.federation.registry.ids()).document)
+            federation=self.federation.registry.ids()))
 
-    def udf_runtimes(self) -> dict:
+    def _udf_runtimes(self) -> Merged[dict]:
         snapshot = self.snapshot("udf_runtimes")
         return self._memo("udf_runtimes", snapshot.key, lambda: merge_udf_runtimes(
-            snapshot.documents, weights=self.weights(), federation=self.federation.registry.ids()).document)
+            snapshot.documents, weights=self.weights(), federation=self.federation.registry.ids()))
+
+    def conflicts(self, root: str, kinds: Iterable[str] = CONFLICT_KINDS) -> tuple[list[Conflict], list[str]]:
+        """The conflicts of the merged listings of ``kinds`` (kept with each merge: nothing is merged
+        again while the backends' documents stay the same) and the backends missing from them."""
+        merges = {"collection": lambda: self.collections(root), "process": lambda: self.processes(root),
+                  "file_format": self._file_formats, "udf_runtime": self._udf_runtimes}
+        found: list[Conflict] = []
+        missing: set[str] = set()
+        for kind in kinds:
+            merged = merges[kind]()
+            found.extend(merged.conflicts)
+            # the merged document names its missing backends; /udf_runtimes has no room for them
+            missing.update(merged.document.get(FEDERATION_MISSING, ()) if kind != "udf_runtime"
+                           else self.snapshot("udf_runtimes").missing)
+        return found, sorted(missing)
 
     # -- helpers --
 

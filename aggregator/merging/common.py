@@ -27,11 +27,17 @@ class Conflict:
     id: str
     field: str  # a path such as "summaries.eo:bands[B04].common_name"
     values: dict[str, Any]  # backend id -> its value
-    chosen: str  # the backend whose value the merged document shows
+    chosen: str  # the backend whose value the merged document shows (or the value, e.g. "various")
+
+    @property
+    def shown(self) -> Any:
+        """The value the merged document shows."""
+        return self.values[self.chosen] if self.chosen in self.values else self.chosen
 
     def to_dict(self) -> dict[str, Any]:
-        """The operator endpoint's entry: ``{"collection": id, "field", "values", "chosen"}``."""
-        return {self.kind: self.id, "field": self.field, "values": self.values, "chosen": self.chosen}
+        """The operator endpoint's entry (GET /federation/conflicts)."""
+        return {"kind": self.kind, "id": self.id, "path": self.field, "values": self.values,
+                "chosen": self.chosen, "shown": self.shown}
 
 
 @dataclass

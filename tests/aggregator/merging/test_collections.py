@@ -105,18 +105,19 @@ def test_conflicts_are_listed_with_each_backends_value():
                                     "sh": doc("S2 L2A", "CC-BY-4.0", "nir", 0.665, "P1D", 4326)},
                               root_url=AGGREGATOR, weights={"vito": 2})
     assert [c.to_dict() for c in merged.conflicts] == [
-        {"collection": "C", "field": "title", "values": {"vito": "Sentinel-2", "eodc": "S2 L2A", "sh": "S2 L2A"},
-         "chosen": "vito"},
-        {"collection": "C", "field": "license", "values": {"vito": "CC-BY-4.0", "eodc": "proprietary",
-                                                           "sh": "CC-BY-4.0"}, "chosen": "various"},
-        {"collection": "C", "field": "cube:dimensions.t.step", "values": {"vito": "P5D", "sh": "P1D"},
-         "chosen": "vito"},
-        {"collection": "C", "field": "cube:dimensions.x.reference_system",
-         "values": {"vito": 4326, "eodc": 32632, "sh": 4326}, "chosen": "vito"},
-        {"collection": "C", "field": "summaries.eo:bands[B04].common_name",
-         "values": {"vito": "red", "eodc": "red", "sh": "nir"}, "chosen": "vito"},
-        {"collection": "C", "field": "summaries.eo:bands[B04].center_wavelength",
-         "values": {"vito": 0.665, "eodc": 0.664, "sh": 0.665}, "chosen": "vito"},
+        {"kind": "collection", "id": "C", "path": "title",
+         "values": {"vito": "Sentinel-2", "eodc": "S2 L2A", "sh": "S2 L2A"}, "chosen": "vito", "shown": "Sentinel-2"},
+        {"kind": "collection", "id": "C", "path": "license",
+         "values": {"vito": "CC-BY-4.0", "eodc": "proprietary", "sh": "CC-BY-4.0"}, "chosen": "various",
+         "shown": "various"},
+        {"kind": "collection", "id": "C", "path": "cube:dimensions.t.step", "values": {"vito": "P5D", "sh": "P1D"},
+         "chosen": "vito", "shown": "P5D"},
+        {"kind": "collection", "id": "C", "path": "cube:dimensions.x.reference_system",
+         "values": {"vito": 4326, "eodc": 32632, "sh": 4326}, "chosen": "vito", "shown": 4326},
+        {"kind": "collection", "id": "C", "path": "summaries.eo:bands[B04].common_name",
+         "values": {"vito": "red", "eodc": "red", "sh": "nir"}, "chosen": "vito", "shown": "red"},
+        {"kind": "collection", "id": "C", "path": "summaries.eo:bands[B04].center_wavelength",
+         "values": {"vito": 0.665, "eodc": 0.664, "sh": 0.665}, "chosen": "vito", "shown": 0.665},
     ]
     document = merged.document
     assert (document["title"], document["license"]) == ("Sentinel-2", "various")

@@ -39,8 +39,9 @@ def test_formats_match_ignoring_case_with_backends_per_format_and_parameter(form
                           "overview_resampling": None, "tiled": ["b2"]}
     assert output["GTiff"]["title"] == real.file_formats["output"]["GTiff"]["title"]
     assert [c.to_dict() for c in merged.conflicts] == [
-        {"file_format": "output:GTiff", "field": "title",
-         "values": {"b1": real.file_formats["output"]["GTiff"]["title"], "b2": "GeoTIFF"}, "chosen": "b1"}]
+        {"kind": "file_format", "id": "output:GTiff", "path": "title",
+         "values": {"b1": real.file_formats["output"]["GTiff"]["title"], "b2": "GeoTIFF"}, "chosen": "b1",
+         "shown": real.file_formats["output"]["GTiff"]["title"]}]
 
 
 def test_the_preferred_backends_spelling_and_title_win(formats):
@@ -80,8 +81,8 @@ def test_udf_runtimes_unite_versions_and_libraries_without_top_level_federation_
     assert python["versions"]["3.11"]["libraries"] == {"numpy": {"version": "1.26"},
                                                        "xarray": {"version": "2024.7", "federation:backends": ["b1"]}}
     assert [c.to_dict() for c in merged.conflicts] == [
-        {"udf_runtime": "Python", "field": "versions.3.11.libraries.numpy.version",
-         "values": {"b1": "1.26", "b2": "2.1"}, "chosen": "b1"}]
+        {"kind": "udf_runtime", "id": "Python", "path": "versions.3.11.libraries.numpy.version",
+         "values": {"b1": "1.26", "b2": "2.1"}, "chosen": "b1", "shown": "1.26"}]
     assert_valid_response("/udf_runtimes", document)
     assert assert_valid_federation_fields(document, ["b1", "b2"]) == 3
 

@@ -59,8 +59,9 @@ def test_different_return_values_take_the_most_common_and_are_recorded(listings,
     merged = merge_processes(listings, root_url=AGGREGATOR)
     real_schema = process(real.processes, "mean")["returns"]["schema"]
     assert [c.to_dict() for c in merged.conflicts] == [
-        {"process": "mean", "field": "returns.schema", "values": {"b1": real_schema, "b2": {"type": "number"},
-                                                                  "b3": real_schema}, "chosen": "b1"}]
+        {"kind": "process", "id": "mean", "path": "returns.schema",
+         "values": {"b1": real_schema, "b2": {"type": "number"}, "b3": real_schema}, "chosen": "b1",
+         "shown": real_schema}]
     assert by_id(merged.document)["mean"]["returns"]["schema"] == real_schema
 
 
