@@ -24,9 +24,12 @@ from typing import Any, Callable, Mapping
 
 from aggregator.auth import FederatedCaller
 from aggregator.federation.upstream import Upstream
+from aggregator.graph_needs import GraphNeeds
 from aggregator.parts import AggregatorParts
 from aggregator.routing import (FORCE_BACKEND, FederationBackendUnavailable, RoutingDecision, analyse,
                                 force_backend_of, route)
+from aggregator.services.proxy import streamed_download
+from apicore.services import Download
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,19 @@ class Dispatch:
               force_backend: str | None = None) -> tuple[RoutingDecision, dict]:
         """The routing decision and the user's UDPs (id -> stored spec) the graph calls. ``force_backend``
         (else the body's ``federation:force-backend``) picks the backend outright."""
+        needs, udps = self.needs(caller, graph)
+        metadata = self.parts.metadata
+        index, _ = metadata.collection_index()
+        federation = self.parts.federation
+        decision = route(needs, backends=federation.registry.snapshot(), collections=index,
+                         processes=metadata.process_ids(), available=federation.monitor.available,
+                         load=self.parts.in_flight.snapshot(), job_backend=job_backend,
+                         force_backend=force_backend or force_backend_of(body))
+        log.info("routed to %s: %s", decision.backend_id, decision.reason)
+        return decision, udps
+
+    def needs(self, caller: FederatedCaller | None, graph: dict) -> tuple[GraphNeeds, dict]:
+        """What the graph needs (its UDPs resolved from the caller's stored ones) and those UDPs' specs."""
         specs: dict[str, dict | None] = {}
 
         def resolve(process_id: str) -> Any:
@@ -53,15 +69,7 @@ class Dispatch:
             return spec.get("process_graph") if spec else None
 
         needs = analyse(graph, resolve_udp=resolve)
-        metadata = self.parts.metadata
-        index, _ = metadata.collection_index()
-        federation = self.parts.federation
-        decision = route(needs, backends=federation.registry.snapshot(), collections=index,
-                         processes=metadata.process_ids(), available=federation.monitor.available,
-                         load=self.parts.in_flight.snapshot(), job_backend=job_backend,
-                         force_backend=force_backend or force_backend_of(body))
-        log.info("routed to %s: %s", decision.backend_id, decision.reason)
-        return decision, {process_id: specs[process_id] for process_id in sorted(needs.udps)}
+        return needs, {process_id: specs[process_id] for process_id in sorted(needs.udps)}
 
     def upstream(self, backend_id: str) -> Upstream:
         upstream = self.parts.federation.upstreams.get(backend_id)
@@ -73,6 +81,27 @@ class Dispatch:
         for process_id, spec in udps.items():
             upstream.request("PUT", f"process_graphs/{process_id}", headers=headers, json=spec,
                              timeout=self.parts.settings.metadata_timeout)
+
+    def proxy_result(self, caller: FederatedCaller, backend_id: str, headers: dict, body: dict, *,
+                     timeout: float, reference: str) -> Download:
+        """``POST /result`` of ``body`` on ``backend_id``, streamed back (proxy.py) and counted in its load
+        while it streams; its ``OpenEO-Costs`` charged once to the federation ledger under the backend's
+        ``OpenEO-Identifier`` (else ``reference``)."""
+        upstream = self.upstream(backend_id)
+        done = self.parts.in_flight.begin(backend_id)
+        try:
+            response = upstream.request("POST", "result", headers=headers, json=body, timeout=timeout, stream=True)
+        except BaseException:
+            done()
+            raise
+        download = streamed_download(upstream, response, "POST /result", done)
+        try:
+            reference = response.headers.get("OpenEO-Identifier") or reference
+            self.parts.accounting.charge_result(caller, backend_id, reference, response.headers.get("OpenEO-Costs"))
+        except BaseException:
+            download.close()
+            raise
+        return download
 
 
 def with_credentials(decision: RoutingDecision, caller: FederatedCaller, required: bool = True

@@ -28,7 +28,6 @@ from aggregator.parts import AggregatorParts
 from aggregator.routing import FederationNoBackend, RoutingDecision
 from aggregator.services.dispatch import (BACKEND_HEADER, REASON_HEADER, Dispatch, decision_headers, forwarded,
                                           with_credentials)
-from aggregator.services.proxy import streamed_download
 from aggregator.split.sync import split_result
 from aggregator.split.validation import split_validation
 from apicore import errors
@@ -59,23 +58,10 @@ class FederationProcessing:
             download.headers.update(decision_headers(RoutingDecision(error.split_plan.primary, reason)))
             return download
         decision, headers = with_credentials(decision, caller)
-        backend_id = decision.backend_id
-        upstream = self.dispatch.upstream(backend_id)
-        self.dispatch.store_udps(upstream, headers, udps)
-        done = parts.in_flight.begin(backend_id)
-        try:
-            response = upstream.request("POST", "result", headers=headers, json=forwarded(body),
-                                        timeout=parts.settings.result_timeout, stream=True)
-        except BaseException:
-            done()
-            raise
-        download = streamed_download(upstream, response, "POST /result", done)
-        try:
-            reference = response.headers.get("OpenEO-Identifier") or f"aggregator-{uuid.uuid4().hex}"
-            parts.accounting.charge_result(caller, backend_id, reference, response.headers.get("OpenEO-Costs"))
-        except BaseException:
-            download.close()
-            raise
+        self.dispatch.store_udps(self.dispatch.upstream(decision.backend_id), headers, udps)
+        download = self.dispatch.proxy_result(caller, decision.backend_id, headers, forwarded(body),
+                                              timeout=parts.settings.result_timeout,
+                                              reference=f"aggregator-{uuid.uuid4().hex}")
         download.headers.update(decision_headers(decision))
         return download
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
 
 from aggregator.auth import FederatedCaller
-from aggregator.graph_needs import analyse
-from aggregator.routing import FederationBackendUnavailable, SplitPlan
-from aggregator.services.proxy import streamed_download
+from aggregator.routing import SplitPlan
+from aggregator.services.dispatch import Dispatch
 from aggregator.split.graphs import SplitGraphs, split_graphs
 from aggregator.split.parts import PartJob, PartRunner
 from apicore.services import Download
@@ -64,41 +62,13 @@ def split_result(parts, caller: FederatedCaller, body: dict, plan: SplitPlan) ->
 
 def _primary(parts, caller: FederatedCaller, split: SplitGraphs, body: dict, headers: dict, jobs: list[PartJob],
              deadline: float, request_id: str) -> Download:
-    upstream = parts.federation.upstreams.get(split.primary)
-    if upstream is None:
-        raise FederationBackendUnavailable(reason=f"Backend '{split.primary}' left the federation just now.")
+    dispatch = Dispatch(parts)
     primary_graph = split.primary_graph({job.part.node: job.canonical for job in jobs})
-    _store_udps(parts, caller, upstream, headers, primary_graph)
+    dispatch.store_udps(dispatch.upstream(split.primary), headers, dispatch.needs(caller, primary_graph)[1])
     forwarded = {**body, "process": {**body["process"], "process_graph": primary_graph}}
-    remaining = max(1.0, deadline - time.monotonic())
-    done = parts.in_flight.begin(split.primary)
-    try:
-        response = upstream.request("POST", "result", headers=headers, json=forwarded, timeout=remaining, stream=True)
-    except BaseException:
-        done()
-        raise
-    download = streamed_download(upstream, response, "POST /result", done)
-    try:
-        reference = response.headers.get("OpenEO-Identifier") or f"aggregator-split-{request_id}"
-        parts.accounting.charge_result(caller, split.primary, reference, response.headers.get("OpenEO-Costs"))
-    except BaseException:
-        download.close()
-        raise
-    return download
-
-
-def _store_udps(parts, caller: FederatedCaller, upstream, headers: dict, graph: dict) -> None:
-    """The user's UDPs the primary graph calls, stored on the primary backend (as for any routed graph)."""
-    specs: dict[str, Any] = {}
-
-    def resolve(process_id: str):
-        if process_id not in specs:
-            specs[process_id] = parts.udps.get(caller.user_id, process_id)
-        return specs[process_id].get("process_graph") if specs[process_id] else None
-
-    for process_id in sorted(analyse(graph, resolve_udp=resolve).udps):
-        upstream.request("PUT", f"process_graphs/{process_id}", headers=headers, json=specs[process_id],
-                         timeout=parts.settings.metadata_timeout)
+    return dispatch.proxy_result(caller, split.primary, headers, forwarded,
+                                 timeout=max(1.0, deadline - time.monotonic()),
+                                 reference=f"aggregator-split-{request_id}")
 
 
 def _log_progress(job: PartJob) -> None:
