@@ -49,6 +49,9 @@ from aggregator.jobs.urls import JobUrls
 
 log = logging.getLogger(__name__)
 
+#: The source of jobs the aggregator holds itself (split jobs): not a backend id (those match
+#: ``[A-Za-z0-9_-]+``); its documents are shown as they are, their ids federated already.
+LOCAL_SOURCE = "~local"
 Fetch = Callable[[str, "int | None", "str | None"], "tuple[list[dict], str | None]"]
 MAX_FETCHES = 50  # per backend and page: a backend whose listing does not end is missing, not a hang
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -81,8 +84,9 @@ def merged_page(backend_ids: Sequence[str], fetch: Fetch, limit: int | None, tok
                 failures[restart.backend_id] = restart.failure
             else:
                 positions[restart.backend_id] = Position(positions[restart.backend_id].last, whole=True)
-    urls = {b: JobUrls.of(root, b, backend_roots[b]) for b in backend_ids}
-    jobs = [rewrite.job_document(job.document, urls[job.backend_id]) for job in taken]
+    urls = {b: JobUrls.of(root, b, backend_roots[b]) for b in backend_ids if b != LOCAL_SOURCE}
+    jobs = [job.document if job.backend_id == LOCAL_SOURCE else rewrite.job_document(job.document, urls[job.backend_id])
+            for job in taken]
     new_state = merge.new_state(state.last)
     more = any(not p.done for b, p in new_state.positions.items() if b not in failures)
     return MergedPage(jobs, codec.dumps(new_state, scope) if more else None, sorted(failures), failures)
@@ -184,7 +188,8 @@ class _Merge:
         stream.exhausted, stream.floor = True, _NEVER
 
     def _add(self, stream: _Stream, document: dict, created: float) -> None:
-        federated_id = ids.encode(stream.backend_id, document["id"])
+        federated_id = document["id"] if stream.backend_id == LOCAL_SOURCE else ids.encode(stream.backend_id,
+                                                                                            document["id"])
         key = sort_key(None if created == _NEVER else int(created), federated_id)
         last = stream.position.last
         if federated_id in stream.seen or (last is not None and key <= last):

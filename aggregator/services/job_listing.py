@@ -21,7 +21,7 @@ from aggregator.auth import FederatedCaller
 from aggregator.federation.errors import BackendResponseInvalid, BackendTimeout, BackendUnavailable
 from aggregator.federation.upstream import Upstream
 from aggregator.jobs.cursor import CursorCodec, ListingState, Position
-from aggregator.jobs.listing import MergedPage, merged_page
+from aggregator.jobs.listing import LOCAL_SOURCE, MergedPage, merged_page
 from aggregator.parts import AggregatorParts
 
 
@@ -31,7 +31,9 @@ class FederatedJobListing:
         self.codec = codec
         self.deadline = deadline
 
-    def page(self, caller: FederatedCaller, root: str, limit: int | None, token: str | None) -> MergedPage:
+    def page(self, caller: FederatedCaller, root: str, limit: int | None, token: str | None,
+             local_jobs: list[dict] | None = None) -> MergedPage:
+        """``local_jobs``: the jobs the aggregator holds itself (split jobs), merged in as they are."""
         configs = self.parts.federation.registry.snapshot()
         backend_ids = [config.id for config in configs]
         state = self.codec.loads(token, caller.user_id) if token else ListingState({}, None)
@@ -52,6 +54,8 @@ class FederatedJobListing:
         later_ends = time.monotonic() + self.deadline
 
         def fetch(backend_id: str, wanted: int | None, backend_token: str | None):
+            if backend_id == LOCAL_SOURCE:
+                return list(local_jobs or ()), None  # one whole page: sorted by the merge
             if backend_id in answers.failures:
                 raise answers.failures[backend_id]
             if (backend_id, backend_token) in fetched:
@@ -61,7 +65,8 @@ class FederatedJobListing:
                 raise BackendUnavailable(backend_id, "it left the federation during this request")
             return self._fetch(upstream, caller, wanted, backend_token, later_ends)
 
-        return merged_page(backend_ids, fetch, limit, token, codec=self.codec, scope=caller.user_id, root=root,
+        sources = [*backend_ids, LOCAL_SOURCE] if local_jobs else backend_ids
+        return merged_page(sources, fetch, limit, token, codec=self.codec, scope=caller.user_id, root=root,
                            backend_roots={config.id: config.url for config in configs})
 
     def _fetch(self, upstream: Upstream, caller: FederatedCaller, size: int | None, token: str | None,

@@ -19,8 +19,9 @@ job document shows them (aggregator/jobs/costs.py), are charged to the federatio
 whichever request sees them first (describe, listing, start, delete; concurrent ones included;
 job_charges.py).
 
-Not yet: split jobs (``s1-`` ids; graphs whose collections live on different backends) answer 404
-``JobNotFound`` / 400 ``FederationNoBackend`` saying so.
+A graph whose collections live on different backends becomes a split job (``s1-`` ids,
+aggregator/split/jobs.py): every call on such an id goes there; the listing merges those the aggregator
+holds with the backends' jobs and leaves out the backends' jobs they consist of.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from aggregator.routing import FORCE_BACKEND, FederationNoBackend, force_backend
 from aggregator.services.dispatch import Dispatch, decision_headers, forwarded, with_credentials
 from aggregator.services.job_charges import JobCharges
 from aggregator.services.job_listing import FederatedJobListing
+from aggregator.split.jobs import SplitJobs
 from aggregator.storage.job_records import JobRecords
 from apicore import errors
 from apicore.services import Page
@@ -50,9 +52,6 @@ from backend.storage.models import utcnow
 log = logging.getLogger(__name__)
 
 REASON = "federation:reason"
-SPLIT_JOBS_NOT_YET = ("Batch jobs whose collections live on different backends (split jobs) are not offered by "
-                      "this federation yet: run the parts as separate jobs and read one's results in the other "
-                      "with load_stac and its results URL.")
 
 
 class FederationJobs:
@@ -65,6 +64,7 @@ class FederationJobs:
         self.charges = JobCharges(parts.accounting, self.records)
         codec = CursorCodec(secret_key or configured_secret(parts.settings))
         self.listing_pages = FederatedJobListing(parts, codec, listing_deadline or parts.settings.jobs_listing_deadline)
+        self.split = SplitJobs(parts, self.dispatch)
 
     # -- the listing --
 
@@ -74,10 +74,15 @@ class FederationJobs:
             raise errors.BadRequest(reason="'offset' is not supported by the federation's job listing: page with "
                                            "'limit' and follow the 'next' link")
         seen_from = utcnow()
-        merged = self.listing_pages.page(caller, root, limit, page)
+        split_jobs, parts_of_split_jobs = self.split.listing_entries(caller)
+        merged = self.listing_pages.page(caller, root, limit, page, local_jobs=split_jobs)
+        # The backends' jobs a split job consists of are shown through it: a page may come out shorter.
+        merged.jobs = [job for job in merged.jobs if job["id"] not in parts_of_split_jobs]
         records = self.records.get(caller.user_id, [job["id"] for job in merged.jobs])
         for job in merged.jobs:
             ref = ids.decode(job["id"])
+            if isinstance(ref, SplitJobRef):
+                continue
             record = records.get(job["id"])
             self.charges.charge_due(caller, ref, job, record, seen_from)
             if record is not None and record.reason:
@@ -90,14 +95,16 @@ class FederationJobs:
         process = fields["process"]
         graph = process["process_graph"]
         backends = self._backend_roots()
-        references = graphs.references(graph, root, backends, resolve_split=_split_not_yet)
+        references = graphs.references(graph, root, backends, resolve_split=_split_not_readable)
         try:
             decision, udps = self.dispatch.route(caller, graph, fields,
                                                  job_backend=lambda job_id: ids.owner_of(job_id, backends))
         except FederationNoBackend as error:
-            if error.split_plan is not None:
-                raise FederationNoBackend(reason=f"{error.message} {SPLIT_JOBS_NOT_YET}") from None
-            raise
+            if error.split_plan is None:
+                raise
+            primary = error.split_plan.primary
+            translated = self._graph_for(caller, graph, references, primary, root, backends)
+            return self.split.create(caller, fields, translated, error.split_plan)
         decision, headers = with_credentials(decision, caller)
         backend_id = decision.backend_id
         upstream = self.dispatch.upstream(backend_id)
@@ -116,6 +123,8 @@ class FederationJobs:
         return federated_id, decision_headers(decision)
 
     def describe(self, caller: FederatedCaller, job_id: str, root: str) -> dict:
+        if _is_split(job_id):
+            return self.split.describe(caller, job_id, root)
         ref, upstream, headers = self._target(caller, job_id)
         seen_from = utcnow()
         record = self.records.get(caller.user_id, [job_id]).get(job_id)
@@ -128,6 +137,8 @@ class FederationJobs:
         return shown
 
     def update(self, caller: FederatedCaller, job_id: str, changes: dict, root: str) -> None:
+        if _is_split(job_id):
+            return self.split.update(caller, job_id, changes, lambda graph: self._split_plan(caller, graph, root))
         ref, upstream, headers = self._target(caller, job_id)
         forced = force_backend_of(changes)
         if forced is not None and forced != ref.backend_id:
@@ -137,7 +148,7 @@ class FederationJobs:
             process = changes["process"]
             graph = process["process_graph"]
             backends = self._backend_roots()
-            references = graphs.references(graph, root, backends, resolve_split=_split_not_yet)
+            references = graphs.references(graph, root, backends, resolve_split=_split_not_readable)
             _, udps = self.dispatch.route(caller, graph, changes, force_backend=ref.backend_id)
             translated = self._graph_for(caller, graph, references, ref.backend_id, root, backends)
             self.dispatch.store_udps(upstream, headers, udps)
@@ -146,11 +157,15 @@ class FederationJobs:
         upstream.request("PATCH", _path(ref), headers=headers, json=body, timeout=self._timeout)
 
     def delete(self, caller: FederatedCaller, job_id: str) -> None:
+        if _is_split(job_id):
+            return self.split.delete(caller, job_id)
         ref, upstream, headers = self._target(caller, job_id)
         self._charge_current(caller, ref, upstream, headers)  # a finished run nobody looked at yet
         upstream.request("DELETE", _path(ref), headers=headers, timeout=self._timeout)
 
     def start(self, caller: FederatedCaller, job_id: str, root: str) -> None:
+        if _is_split(job_id):
+            return self.split.start(caller, job_id)
         ref, upstream, headers = self._target(caller, job_id)
         document = self._charge_current(caller, ref, upstream, headers)  # the previous run, before it is reset
         self.parts.accounting.preflight(caller, self._known_plan(document.get("plan")))
@@ -158,11 +173,15 @@ class FederationJobs:
         self.records.next_run(caller.user_id, ref.federated_id, ref.backend_id)
 
     def stop(self, caller: FederatedCaller, job_id: str) -> None:
+        if _is_split(job_id):
+            return self.split.stop(caller, job_id)
         ref, upstream, headers = self._target(caller, job_id)
         upstream.request("DELETE", _path(ref, "results"), headers=headers, timeout=self._timeout)
 
     def logs(self, caller: FederatedCaller, job_id: str, root: str, offset: str | None, level: str,
              limit: int | None) -> Page:
+        if _is_split(job_id):
+            return self.split.logs(caller, job_id, root, offset, level, limit)
         ref, upstream, headers = self._target(caller, job_id)
         params = {name: value for name, value in (("offset", offset), ("level", level), ("limit", limit))
                   if value is not None}
@@ -176,11 +195,17 @@ class FederationJobs:
         return Page(shown, rewrite.logs_next_offset(document))
 
     def estimate(self, caller: FederatedCaller, job_id: str, root: str) -> dict:
+        if _is_split(job_id):
+            raise errors.FeatureUnsupported(
+                "Estimates of split jobs (collections on different backends) are not offered: each part runs on "
+                "its own backend. Estimate the parts as jobs of their own backends, or start the job.")
         ref, upstream, headers = self._target(caller, job_id)
         document = upstream.request_json("GET", _path(ref, "estimate"), headers=headers, timeout=self._timeout)
         return rewrite.estimate_document(document, self._urls(ref, upstream, root))
 
     def results(self, caller: FederatedCaller, job_id: str, root: str, partial: bool) -> tuple[dict, int]:
+        if _is_split(job_id):
+            return self.split.results(caller, job_id, root, partial)
         ref, upstream, headers = self._target(caller, job_id)
         document, status = upstream.request_json_status(
             "GET", _path(ref, "results"), headers=headers, params={"partial": "true"} if partial else None,
@@ -211,11 +236,25 @@ class FederationJobs:
             if departure is not None:
                 raise BackendDeparted(departure, f"Job '{job_id}'")
         ref = ids.locate(job_id, self._backend_roots())
-        if isinstance(ref, SplitJobRef):
-            raise errors.JobNotFound(f"The batch job '{job_id}' does not exist: {SPLIT_JOBS_NOT_YET}",
-                                     identifier=job_id)
+        assert isinstance(ref, BackendJobRef)  # split jobs: self.split
         upstream = self.dispatch.upstream(ref.backend_id)
         return ref, upstream, caller.upstream_headers(ref.backend_id)
+
+    def _split_plan(self, caller: FederatedCaller, graph: dict, root: str):
+        """A new process for a split job: the graph translated for its primary backend and its split plan;
+        a graph one backend can run is refused (the job would change kind: create a new job)."""
+        backends = self._backend_roots()
+        references = graphs.references(graph, root, backends, resolve_split=_split_not_readable)
+        try:
+            decision, _ = self.dispatch.route(caller, graph, {})
+        except FederationNoBackend as error:
+            if error.split_plan is None:
+                raise
+            primary = error.split_plan.primary
+            return self._graph_for(caller, graph, references, primary, root, backends), error.split_plan
+        raise FederationNoBackend(reason=(
+            f"this graph runs on backend '{decision.backend_id}' alone, while the job is a split job: create a new "
+            "job for it."))
 
     def _urls(self, ref: BackendJobRef, upstream: Upstream, root: str) -> JobUrls:
         return JobUrls.of(root, ref.backend_id, upstream.config.url)
@@ -258,6 +297,12 @@ def _path(ref: BackendJobRef, rest: str = "") -> str:
     return f"jobs/{quote(ref.job_id, safe='')}" + (f"/{rest}" if rest else "")
 
 
-def _split_not_yet(ref: SplitJobRef) -> BackendJobRef:
-    raise errors.JobNotFound(f"The graph reads split job '{ref.federated_id}': {SPLIT_JOBS_NOT_YET}",
-                             identifier=ref.federated_id)
+def _is_split(job_id: str) -> bool:
+    return isinstance(job_id, str) and job_id.startswith(ids.SPLIT_PREFIX + "-")
+
+
+def _split_not_readable(ref: SplitJobRef) -> BackendJobRef:
+    raise errors.JobNotFound(
+        f"The graph reads split job '{ref.federated_id}' by id, which only its primary backend's job can be read "
+        f"as: use load_stac with the split job's results URL (GET /jobs/{ref.federated_id}/results, "
+        "link 'canonical') instead.", identifier=ref.federated_id)

@@ -66,6 +66,22 @@ class SplitGraphs:
             graph[part.node] = replacement
         return graph
 
+    def to_json(self) -> dict:
+        """For the split job's record (aggregator/storage/split_records.py); ``from_json`` reads it back."""
+        return {"primary": self.primary, "graph": self._graph,
+                "parts": [{"node": p.node, "collection": p.collection, "backend_id": p.backend_id,
+                           "process_graph": p.process_graph} for p in self.parts]}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "SplitGraphs":
+        parts = tuple(PartGraph(p["node"], p["collection"], p["backend_id"], p["process_graph"]) for p in data["parts"])
+        return cls(data["primary"], parts, data["graph"])
+
+    @property
+    def backends(self) -> list[str]:
+        """The primary backend, then the parts' (each once)."""
+        return list(dict.fromkeys([self.primary, *(p.backend_id for p in self.parts)]))
+
     def describe(self) -> str:
         """One line for users (a response header, a validation note)."""
         parts = "; ".join(f"{p.node} ({p.collection}) on {p.backend_id}" for p in self.parts)

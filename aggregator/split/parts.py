@@ -66,12 +66,13 @@ class PartRunner:
 
     # -- one part, step by step (also for the batch-job service) --
 
-    def submit(self, part: PartGraph, headers: Mapping[str, str], title: str) -> PartJob:
-        """Create and start the part's job; a refused submission is SplitPartFailed with the backend's status."""
+    def submit(self, part: PartGraph, headers: Mapping[str, str], title: str, body: dict | None = None) -> PartJob:
+        """Create and start the part's job (``body``: another job than the part's own graph, e.g. the primary
+        job of a split job); a refused submission is SplitPartFailed with the backend's status."""
         job = PartJob(part)
         upstream = self._upstream(part)
-        body = {"process": {"process_graph": part.process_graph}, "title": title,
-                "description": f"Part '{part.node}' of a process graph split by the federation aggregator."}
+        body = body or {"process": {"process_graph": part.process_graph}, "title": title,
+                        "description": f"Part '{part.node}' of a process graph split by the federation aggregator."}
         try:
             response = upstream.request("POST", "jobs", headers=headers, json=body, timeout=self.jobs_timeout)
             job.job_id = response.headers.get("OpenEO-Identifier") or response.headers.get("Location", "").rsplit("/", 1)[-1]

@@ -1,4 +1,4 @@
-"""Tables only the aggregator writes (created by migrations 0004 and 0005 in backend/storage/migrations)."""
+"""Tables only the aggregator writes (created by migrations 0004 to 0006 in backend/storage/migrations)."""
 
 from __future__ import annotations
 
@@ -65,4 +65,23 @@ class FederationJob(Base):
     run: Mapped[int] = mapped_column(Integer, default=0)
     run_started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     charged_run: Mapped[int | None] = mapped_column(Integer)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FederationSplitJob(Base):
+    """A split batch job (``s1-<record_id>``): its parts run as jobs on their backends, then the primary job
+    reads their results. ``fields`` is the user's job (title, description, process, plan, budget, ...),
+    ``split`` the graphs (aggregator/split/graphs.py), ``state`` the current run: the backends' job ids and
+    their last seen status. ``version`` makes every change a compare-and-set: two requests advancing the
+    same job at once cannot both start its primary job."""
+
+    __tablename__ = "federation_split_jobs"
+    __table_args__ = (Index("ix_federation_split_jobs_user", "user_id", "created"),)
+
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"))
+    fields: Mapped[dict] = mapped_column(JSON)
+    split: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[dict] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -205,7 +205,7 @@ def test_unknown_and_foreign_ids_are_404_saying_why(federation, headers):
     cases = {
         "nonsense": "not a job id of this federation",
         ids.encode("Z", "1234"): "backend 'Z', which is no longer part of this federation",
-        "s1-abc123": "split jobs",
+        "s1-abc123": "does not exist",
     }
     for job_id, says in cases.items():
         for path in (f"jobs/{job_id}", f"jobs/{job_id}/results", f"jobs/{job_id}/logs"):
@@ -216,14 +216,6 @@ def test_unknown_and_foreign_ids_are_404_saying_why(federation, headers):
     response = requests.get(f"{api}/jobs/{missing_on_a}", headers=headers, timeout=30)
     assert (response.status_code, response.json()["code"]) == (404, "JobNotFound")
     assert response.json()["message"].startswith("Backend 'A': ")
-
-
-def test_a_graph_over_two_backends_is_refused_as_not_yet_offered(federation, aggregator, headers):
-    merged = ndvi(aggregator).merge_cubes(s1_mean(aggregator))
-    response = requests.post(f"{federation.aggregator.url}/jobs", json={"process": {"process_graph": merged.flat_graph()}},
-                             headers=headers, timeout=30)
-    assert (response.status_code, response.json()["code"]) == (400, "FederationNoBackend")
-    assert "split jobs" in response.json()["message"] and "SENTINEL1_GRD_DEMO" in response.json()["message"]
 
 
 def test_a_graph_on_another_backend_reads_a_federated_jobs_results_by_url(finished, aggregator, federation, tmp_path):

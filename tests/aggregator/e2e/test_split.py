@@ -1,7 +1,7 @@
 """A graph whose collections live on different backends, through the aggregator with the real `openeo`
-client: A (S2 + DEM) and B (S1 + DEM) with job runners, allowing each other's host for load_stac. The S1
-load runs as a batch job on B, the rest on A reads its signed results; values checked against the
-Sentinel-1 demo COGs (rasterio) and against the S2 half run on A alone."""
+client (the package's federation, conftest.py: A with S2 + DEM, B with S1 + DEM, job runners, each allowing
+the other's host for load_stac). The S1 load runs as a batch job on B, the rest on A reads its signed
+results; values checked against the Sentinel-1 demo COGs (rasterio) and against the S2 half run on A alone."""
 
 from __future__ import annotations
 
@@ -13,37 +13,15 @@ import pytest
 import rasterio
 from openeo.rest import OpenEoApiError
 
-from backend.demo import DEMO_DEM_COLLECTION, DEMO_S1_COLLECTION, DEMO_S2_COLLECTION
-from tests.aggregator.e2e.conftest import FAST_HEALTH, USER
+from backend.demo import DEMO_S1_COLLECTION, DEMO_S2_COLLECTION
+from tests.aggregator.e2e.conftest import USER
 from tests.e2e.test_demo_sentinel1 import AREA, JUNE, JUNE_DATES, reference
-from tests.support.federation import start_aggregator, start_backend, wait_ready
-
-ALLOW_EACH_OTHER = {"fetch_allowed_hosts": ["127.0.0.1"]}  # both backends live on 127.0.0.1 here
 
 
 @pytest.fixture(scope="module")
-def split_federation(demo_catalog_dir, tmp_path_factory):
-    base = tmp_path_factory.mktemp("split-federation")
-    a = start_backend(base / "a", "A", [DEMO_S2_COLLECTION, DEMO_DEM_COLLECTION], catalog=demo_catalog_dir,
-                      users=[USER], job_runner=True, **ALLOW_EACH_OTHER)
-    b = start_backend(base / "b", "B", [DEMO_S1_COLLECTION, DEMO_DEM_COLLECTION], catalog=demo_catalog_dir,
-                      users=[USER], job_runner=True, **ALLOW_EACH_OTHER)
-    aggregator = None
-    try:
-        wait_ready([a, b])
-        aggregator = start_aggregator(base / "aggregator", {"A": a.url, "B": b.url}, users=[USER], **FAST_HEALTH)
-        wait_ready([aggregator])
-        yield a, b, aggregator
-    finally:
-        for server in (aggregator, a, b):
-            if server is not None:
-                server.stop()
-
-
-@pytest.fixture(scope="module")
-def connections(split_federation):
-    a, b, aggregator = split_federation
-    return tuple(openeo.connect(server.url).authenticate_basic(*USER) for server in (aggregator, a, b))
+def connections(federation):
+    return tuple(openeo.connect(server.url).authenticate_basic(*USER)
+                 for server in (federation.aggregator, federation.a, federation.b))
 
 
 def swir_mean(connection: openeo.Connection):

@@ -358,3 +358,21 @@ def test_random_federations_list_every_job_exactly_once(seed):
         assert listed == [x for x in expected if x in set(listed) or x not in deleted]
     elif not pages[-1].missing:  # backends missing on some page caught up later, out of order
         assert sorted(listed) == sorted(x for x in expected if x in set(listed) or x not in deleted)
+
+
+@pytest.mark.parametrize("limit", [1, 4])
+def test_jobs_the_aggregator_holds_merge_in_as_they_are(federation, limit):
+    """Split jobs (``LOCAL_SOURCE``): listed once each, in the merged order, their documents unchanged."""
+    local = FakeBackend(listing.LOCAL_SOURCE, "single", cap=0)
+    for second in (3, 9, 9, 15):
+        local.add(START + timedelta(seconds=second), job_id=ids.split_job_id(f"r{second}x{len(local.jobs)}"))
+    expected = federation.expected()
+    federation.backends[listing.LOCAL_SOURCE] = local
+    listed, pages = federation.walk(limit)
+    assert_exactly_once(listed)
+    assert sorted(listed) == sorted([*expected, *(j["id"] for j in local.jobs)])
+    assert [fid for fid in listed if not fid.startswith("s1-")] == expected
+    shown = {job["id"]: job for page in pages for job in page.jobs}
+    assert all(shown[j["id"]]["links"] == j["links"] for j in local.jobs)  # not rewritten
+    created = [listing._created(shown[fid]) for fid in listed]
+    assert created == sorted(created, reverse=True)
