@@ -142,7 +142,7 @@ def credits_report(ctx, name, since, fmt, data_dir) -> None:
     """Costs per user and per job (or synchronous request)."""
     from datetime import timezone
 
-    from backend.accounting.report import cost_report, render
+    from backend.accounting.report import COLUMNS, cost_report, render_rows
 
     store = _user_store(ctx, data_dir)
     user = find_user(store, name) if name else None
@@ -150,7 +150,7 @@ def credits_report(ctx, name, since, fmt, data_dir) -> None:
     names = {u.user_id: u.name for u in store.list()}
     rows = cost_report(ledger, names, user.user_id if user else None,
                        since.replace(tzinfo=timezone.utc) if since else None)
-    click.echo(render(rows, fmt), nl=False)
+    click.echo(render_rows(rows, COLUMNS, fmt), nl=False)
 
 
 def _ledger(ctx, data_dir):
