@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from aggregator.settings import ENV_PREFIX, FederationConfigError, load_settings, settings_help
+from backend.accounting.credits_cli import add_credits_group, find_user
 
 HELP = f"""openEO federation aggregator: one openEO API over several backends.
 
@@ -265,32 +266,12 @@ def users_remove(ctx, name: str, data_dir) -> None:
     click.echo(f"removed user {name}")
 
 
-@main.group()
-def credits() -> None:
-    """The federation's credits: grants, balances, the per-backend usage report for partners."""
-
-
-@credits.command("grant", context_settings={"ignore_unknown_options": True})  # AMOUNT may be negative
-@click.argument("name")
-@click.argument("amount", type=float)
-@click.option("--note", help="Why (kept in the ledger).")
-@data_dir_option
-@click.pass_context
-def credits_grant(ctx, name: str, amount: float, note, data_dir) -> None:
-    """Give user NAME AMOUNT credits (negative: correct the balance, never below zero)."""
-    accounting, user = _accounting_and_user(ctx, data_dir, name)
-    balance = accounting.ledger.grant(user.user_id, amount, note=note or "granted by the operator")
-    click.echo(f"{name}: {balance:g} credits")
-
-
-@credits.command("balance")
-@click.argument("name")
-@data_dir_option
-@click.pass_context
-def credits_balance(ctx, name: str, data_dir) -> None:
-    """Show the federation balance of user NAME."""
-    accounting, user = _accounting_and_user(ctx, data_dir, name)
-    click.echo(f"{accounting.ledger.balance(user.user_id):g}")
+# lambdas: the openers are defined further down
+credits = add_credits_group(main, help="The federation's credits: grants, balances, the per-backend usage report "
+                                       "for partners.",
+                            balance_help="Show the federation balance of user NAME.", data_dir_option=data_dir_option,
+                            open_ledger=lambda ctx, data_dir: _accounting(ctx, data_dir).ledger,
+                            open_users=lambda ctx, data_dir: _user_store(ctx, data_dir))
 
 
 @credits.command("report")
@@ -308,10 +289,8 @@ def credits_report(ctx, backend_id, name, since, until, fmt, data_dir) -> None:
 
     from aggregator.accounting import render_usage_report
 
-    if name:
-        accounting, user = _accounting_and_user(ctx, data_dir, name)
-    else:
-        accounting, user = _accounting(ctx, data_dir), None
+    user = find_user(_user_store(ctx, data_dir), name) if name else None
+    accounting = _accounting(ctx, data_dir)
     utc = lambda moment: moment.replace(tzinfo=timezone.utc) if moment else None  # noqa: E731
     rows = accounting.usage_report(since=utc(since), until=utc(until), backend_id=backend_id,
                                    user_id=user.user_id if user else None)
@@ -330,13 +309,6 @@ def _accounting(ctx, data_dir):
 
     settings, db = _database(ctx, data_dir)
     return FederationAccounting(db, settings.plans, settings.free_credits)
-
-
-def _accounting_and_user(ctx, data_dir, name: str):
-    user = next((u for u in _user_store(ctx, data_dir).list() if u.name == name), None)
-    if user is None:
-        raise click.ClickException(f"no user '{name}'")
-    return _accounting(ctx, data_dir), user
 
 
 def _user_store(ctx, data_dir):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from backend.accounting.credits_cli import add_credits_group, find_user
 from backend.settings import ENV_PREFIX, load_settings, settings_help
 
 HELP = f"""openEO backend: API 1.2 on STAC, xarray and Dask.
@@ -124,31 +125,11 @@ def users_remove(ctx, name: str, data_dir) -> None:
     click.echo(f"removed user {name}")
 
 
-@main.group()
-def credits() -> None:
-    """Credit accounts: grants, balances, cost reports."""
-
-
-@credits.command("grant", context_settings={"ignore_unknown_options": True})  # AMOUNT may be negative
-@click.argument("name")
-@click.argument("amount", type=float)
-@click.option("--note", help="Why (kept in the ledger).")
-@data_dir_option
-@click.pass_context
-def credits_grant(ctx, name: str, amount: float, note, data_dir) -> None:
-    """Give user NAME AMOUNT credits (negative: correct the balance, never below zero)."""
-    ledger, user = _ledger_and_user(ctx, data_dir, name)
-    click.echo(f"{name}: {ledger.grant(user.user_id, amount, note=note or 'granted by the operator'):g} credits")
-
-
-@credits.command("balance")
-@click.argument("name")
-@data_dir_option
-@click.pass_context
-def credits_balance(ctx, name: str, data_dir) -> None:
-    """Show the balance of user NAME."""
-    ledger, user = _ledger_and_user(ctx, data_dir, name)
-    click.echo(f"{ledger.balance(user.user_id):g}")
+# lambdas: the openers are defined further down
+credits = add_credits_group(main, help="Credit accounts: grants, balances, cost reports.",
+                            balance_help="Show the balance of user NAME.", data_dir_option=data_dir_option,
+                            open_ledger=lambda ctx, data_dir: _ledger(ctx, data_dir),
+                            open_users=lambda ctx, data_dir: _user_store(ctx, data_dir))
 
 
 @credits.command("report")
@@ -161,14 +142,15 @@ def credits_report(ctx, name, since, fmt, data_dir) -> None:
     """Costs per user and per job (or synchronous request)."""
     from datetime import timezone
 
-    from backend.accounting.report import cost_report, render
+    from backend.accounting.report import COLUMNS, cost_report, render_rows
 
     store = _user_store(ctx, data_dir)
-    ledger, user = _ledger_and_user(ctx, data_dir, name) if name else (_ledger(ctx, data_dir), None)
+    user = find_user(store, name) if name else None
+    ledger = _ledger(ctx, data_dir)
     names = {u.user_id: u.name for u in store.list()}
     rows = cost_report(ledger, names, user.user_id if user else None,
                        since.replace(tzinfo=timezone.utc) if since else None)
-    click.echo(render(rows, fmt), nl=False)
+    click.echo(render_rows(rows, COLUMNS, fmt), nl=False)
 
 
 def _ledger(ctx, data_dir):
@@ -177,13 +159,6 @@ def _ledger(ctx, data_dir):
 
     settings = _settings(ctx, data_dir=data_dir)
     return Ledger(open_database(settings), settings.free_credits, settings.monthly_free_credits)
-
-
-def _ledger_and_user(ctx, data_dir, name: str):
-    user = next((u for u in _user_store(ctx, data_dir).list() if u.name == name), None)
-    if user is None:
-        raise click.ClickException(f"no user '{name}'")
-    return _ledger(ctx, data_dir), user
 
 
 def _user_store(ctx, data_dir):

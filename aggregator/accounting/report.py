@@ -3,15 +3,13 @@ the federation charged for it. Read from ``federation_charges`` (structured, not
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from datetime import datetime
 
 from sqlalchemy import case, func, select
 
 from aggregator.storage.models import FederationCharge
 from backend.accounting.ledger import to_credits
+from backend.accounting.report import render_rows
 from backend.storage.db import Database
 from backend.storage.models import User
 
@@ -53,10 +51,4 @@ def _timestamp(value: datetime) -> str:
 
 def render_usage_report(rows: list[dict], fmt: str = "csv") -> str:
     """CSV (default) or JSON, for the CLI and the admin API."""
-    if fmt == "json":
-        return json.dumps(rows, indent=2)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return render_rows(rows, COLUMNS, fmt)

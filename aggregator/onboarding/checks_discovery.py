@@ -9,6 +9,7 @@ import re
 from aggregator.auth.directory import discover, normalise_issuer
 from aggregator.federation.errors import UpstreamError
 from aggregator.onboarding.candidate import Candidate, explain, http_status
+from aggregator.onboarding.documents import valid_document
 from aggregator.onboarding.openapi import response_problems
 from aggregator.onboarding.results import CheckResult, failed, passed, skipped
 
@@ -20,14 +21,12 @@ MIN_MINOR_VERSION = 1  # API 1.1 to 1.x: what the federation's 1.2 API can pass 
 def well_known(c: Candidate) -> CheckResult:
     name = "well_known"
     where = f"{c.server_root}.well-known/openeo"
-    try:
-        document = c.server_json(".well-known/openeo")
-    except UpstreamError as error:
-        return failed(name, f"GET {where} {explain(error)}: serve the openEO well-known document at the "
-                            "server root, listing this API root under `versions`")
-    problems = response_problems("GET", "/.well-known/openeo", document)
-    if problems:
-        return failed(name, f"GET {where} is not a valid well-known document: {'; '.join(problems)}")
+    document = valid_document(name, lambda: c.server_json(".well-known/openeo"), where, "/.well-known/openeo",
+                              advice=": serve the openEO well-known document at the server root, listing this "
+                                     "API root under `versions`",
+                              invalid=f"GET {where} is not a valid well-known document")
+    if isinstance(document, CheckResult):
+        return document
     versions = {v["url"].rstrip("/"): v for v in document["versions"]}
     entry = versions.get(c.url.rstrip("/"))
     if entry is None:

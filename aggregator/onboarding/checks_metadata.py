@@ -3,9 +3,8 @@ full descriptions), processes, file formats. What the federation merges must be 
 
 from __future__ import annotations
 
-from aggregator.federation.errors import UpstreamError
-from aggregator.onboarding.candidate import Candidate, explain
-from aggregator.onboarding.openapi import response_problems
+from aggregator.onboarding.candidate import Candidate
+from aggregator.onboarding.documents import valid_document
 from aggregator.onboarding.results import CheckResult, failed, passed
 
 DESCRIBED_COLLECTIONS = 3  # full descriptions validated (each is one request)
@@ -22,24 +21,18 @@ def collection_ids(c: Candidate) -> list[str]:
 
 def collections(c: Candidate) -> CheckResult:
     name = "collections"
-    try:
-        listing = c.api_json("collections")
-    except UpstreamError as error:
-        return failed(name, f"GET /collections {explain(error)}")
-    problems = response_problems("GET", "/collections", listing)
-    if problems:
-        return failed(name, f"GET /collections is not valid openEO: {'; '.join(problems)}")
+    listing = valid_document(name, lambda: c.api_json("collections"), "/collections")
+    if isinstance(listing, CheckResult):
+        return listing
     ids = collection_ids(c)
     if not ids:
         return failed(name, "GET /collections lists no collection: a member of the federation offers data")
     for collection_id in ids[:DESCRIBED_COLLECTIONS]:
-        try:
-            document = c.api_json(f"collections/{collection_id}")
-        except UpstreamError as error:
-            return failed(name, f"GET /collections/{collection_id} {explain(error)}")
-        problems = response_problems("GET", "/collections/{collection_id}", document)
-        if problems:
-            return failed(name, f"collection '{collection_id}' is not valid openEO/STAC: {'; '.join(problems)}")
+        document = valid_document(name, lambda: c.api_json(f"collections/{collection_id}"),
+                                  f"/collections/{collection_id}", "/collections/{collection_id}",
+                                  invalid=f"collection '{collection_id}' is not valid openEO/STAC")
+        if isinstance(document, CheckResult):
+            return document
         if document.get("id") != collection_id:
             return failed(name, f"GET /collections/{collection_id} describes {document.get('id')!r}")
     described = ", ".join(ids[:DESCRIBED_COLLECTIONS])
@@ -48,13 +41,9 @@ def collections(c: Candidate) -> CheckResult:
 
 def processes(c: Candidate) -> CheckResult:
     name = "processes"
-    try:
-        listing = c.api_json("processes")
-    except UpstreamError as error:
-        return failed(name, f"GET /processes {explain(error)}")
-    problems = response_problems("GET", "/processes", listing)
-    if problems:
-        return failed(name, f"GET /processes is not valid openEO: {'; '.join(problems)}")
+    listing = valid_document(name, lambda: c.api_json("processes"), "/processes")
+    if isinstance(listing, CheckResult):
+        return listing
     ids = {process["id"] for process in listing["processes"]}
     missing = [process for process in REQUIRED_PROCESSES if process not in ids]
     if missing:
@@ -69,13 +58,9 @@ def output_formats(c: Candidate) -> list[str]:
 
 def file_formats(c: Candidate) -> CheckResult:
     name = "file_formats"
-    try:
-        document = c.api_json("file_formats")
-    except UpstreamError as error:
-        return failed(name, f"GET /file_formats {explain(error)}")
-    problems = response_problems("GET", "/file_formats", document)
-    if problems:
-        return failed(name, f"GET /file_formats is not valid openEO: {'; '.join(problems)}")
+    document = valid_document(name, lambda: c.api_json("file_formats"), "/file_formats")
+    if isinstance(document, CheckResult):
+        return document
     outputs = list(document["output"])
     if not outputs:
         return failed(name, "GET /file_formats offers no output format: save_result needs one")

@@ -34,11 +34,13 @@ def cost_report(ledger: Ledger, names: dict[str, str], user_id: str | None = Non
     return sorted(result, key=lambda r: (r["user"], r["first"]))
 
 
-def render(rows: list[dict], fmt: str) -> str:
+def render_rows(rows: list[dict], columns: tuple[str, ...], fmt: str) -> str:
+    """CSV under a header of ``columns``, or indented JSON: the format of the backend's cost report and the
+    aggregator's usage report alike."""
     if fmt == "json":
         return json.dumps(rows, indent=2)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
