@@ -26,6 +26,9 @@ EXTRA_CODES: dict[str, tuple[int, str]] = {
     "PayloadTooLarge": (413, "The request body is larger than the maximum of {limit} bytes."),
     "UnsupportedMediaType": (415, "Send the request body as {expected} (got '{got}')."),
     "FormatUnsupported": (400, "Format '{format}' is not supported. Supported: {supported}."),
+    "UdfFailed": (400, "The UDF failed: {reason}"),
+    "InvalidRuntime": (400, "The UDF runtime '{runtime}' is not supported. Supported: {supported}."),
+    "InvalidVersion": (400, "Version '{version}' of UDF runtime '{runtime}' is not supported. Supported: {supported}."),
     "ResultLinkInvalid": (403, "This result link is not valid (wrong or damaged signature). Request the job's "
                                "results again (GET /jobs/{{job_id}}/results) for working links."),
 }

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
                                                          "once (each on sync_threads threads); more wait")
     sync_queue_timeout: float = Field(5, ge=0, description="Seconds a POST /result over sync_max_concurrent waits "
                                                           "for a free slot; then 503 InfrastructureBusy")
+    udf_memory_mb: int = Field(1024, gt=0, description="MiB one UDF chunk may allocate (its sandbox's address "
+                                                      "space beyond the Python runtime); more → UdfFailed")
+    udf_cpu_seconds: float = Field(60, gt=0, description="CPU seconds one UDF chunk may use; more → UdfFailed")
+    udf_timeout: float = Field(120, gt=0, description="Wall-clock seconds one UDF chunk may run; then it is killed "
+                                                     "(UdfFailed)")
     access_log: bool = Field(True, description="gunicorn access log (~15 % of a cached request's CPU)")
     workers: int = Field(2, gt=0, description="gunicorn worker processes for `serve`")
     threads: int = Field(4, gt=0, description="Threads per gunicorn worker")

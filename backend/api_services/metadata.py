@@ -43,7 +43,9 @@ class BackendProcesses:
         return file_formats()
 
     def udf_runtimes(self) -> dict:
-        return {}  # no UDF runtime is offered (run_udf is not listed in /processes)
+        from backend.processing.udf.runtimes import udf_runtimes
+
+        return udf_runtimes()
 
     def is_predefined(self, process_id: str) -> bool:
         return process_id in self.parts.processes

@@ -31,8 +31,8 @@ OWN_PROCESSES = frozenset({
     "load_collection", "save_result", "e", "date_shift", "date_between", "date_difference",
     "anomaly", "climatological_normal", "load_geojson", "load_url", "apply_neighborhood",
 })
-# In openeo-processes-dask but not offered: no UDF runtime; non-standard experiments.
-WITHHELD = frozenset({"run_udf", "apply_neighborhood_intertwin", "ddmc"})
+# In openeo-processes-dask but not offered: non-standard experiments (run_udf is ours: processes/udf.py).
+WITHHELD = frozenset({"apply_neighborhood_intertwin", "ddmc"})
 
 
 class MissingProcessSpecs(RuntimeError):

@@ -135,6 +135,11 @@ class Callback:
         inherited = {key: kwargs[key] for key in INHERITED_KWARGS if key in kwargs}
         return self.executor.run(self.graph, parameters, inherited)
 
+    def resolve(self, value: Any, **parameters: Any) -> Any:
+        """An argument value of this callback's nodes, resolved without running the callback (e.g. the
+        code and context of a run_udf that processes/udf.py runs on whole chunks instead)."""
+        return self.executor._resolve(value, {}, {**self.parent_parameters, **parameters})
+
     def with_parameters(self, **parameters: Any) -> Any:
         """Call with named parameters only (e.g. a property filter's ``value``)."""
         return self(named_parameters=parameters)

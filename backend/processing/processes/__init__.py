@@ -16,6 +16,7 @@ from backend.processing.processes.load_url import load_url
 from backend.processing.processes.math_overrides import divide
 from backend.processing.processes.ordering import order, sort
 from backend.processing.processes.save_result import save_result
+from backend.processing.processes.udf import run_udf, with_udf
 from backend.processing.processes import (arithmetic, arrays, climatology, common_names, comparison, cubes,
                                          dates, inspect_process, logic, neighborhood, resample, statistics)
 
@@ -36,6 +37,10 @@ OVERRIDES.update(order=order, sort=sort)  # N-D arrays along the callback's axis
 OVERRIDES.update(climatology.PROCESSES, load_geojson=load_geojson)
 CONTEXT_PROCESSES["load_url"] = load_url
 CONTEXT_PROCESSES["inspect"] = inspect_process.inspect  # into the job log (processes-dask only prints)
+CONTEXT_PROCESSES["run_udf"] = run_udf  # in the sandbox, with the limits of the settings
+# Callbacks that are one run_udf get whole chunks (processes/udf.py): (callback, its data parameter, reduces).
+UDF_CALLBACKS = {"apply": ("process", "x", False), "apply_dimension": ("process", "data", False),
+                 "reduce_dimension": ("reducer", "data", True)}
 
 
 def build_implementations(registry: ProcessRegistry) -> Implementations:
@@ -55,4 +60,9 @@ def build_implementations(registry: ProcessRegistry) -> Implementations:
         elif process_id in dask_functions:
             entries[process_id] = Implementation(dask_functions[process_id], registry.spec(process_id),
                                                  coerce_pg_types=True, wants_context=False)
+    for process_id, (callback, data_parameter, reduces) in UDF_CALLBACKS.items():
+        if process_id in entries:
+            entries[process_id] = Implementation(
+                with_udf(process_id, entries[process_id].function, callback, data_parameter, reduces),
+                entries[process_id].spec, coerce_pg_types=False, wants_context=True)
     return Implementations(entries)

@@ -1,0 +1,197 @@
+"""The server side of Python UDFs: hands chunks to the sandboxed fork server (worker.py) and waits.
+
+One fork server per server process, started on first use (in the process that uses it: a forked copy
+of this object is never reused) and shared by its threads: requests are written under a lock, one
+reader thread hands each answer to the thread waiting for it. A chunk travels as files in a directory
+of the spool (values as .npy, labels as JSON), never as pickles; the UDF's code and context as JSON.
+
+Failures of a chunk end with ``UdfFailed`` quoting the last lines of the UDF's traceback, or naming
+the limit it hit (memory, CPU seconds, wall-clock time) and the setting that sets it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from apicore import errors
+from backend.processing.udf import worker
+
+log = logging.getLogger(__name__)
+
+WORKER = Path(worker.__file__).resolve()
+START_TIMEOUT = 60.0  # seconds for the fork server to build its root and import its libraries
+TRACEBACK_LINES = 12  # of the UDF's traceback, quoted in the error
+UID_BASE = 1_000_000  # + (server pid % 4096) * 2**20 + chunk pid: a uid per running chunk
+SIGXCPU = 24
+
+
+@dataclass(frozen=True)
+class UdfLimits:
+    memory: int  # bytes a chunk may allocate
+    cpu: float  # CPU seconds per chunk
+    timeout: float  # wall-clock seconds per chunk
+
+
+class SandboxUnavailable(RuntimeError):
+    pass
+
+
+class ForkServerClient:
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="openeo-udf-"))
+        (self.base / "spool").mkdir(mode=0o711)
+        (self.base / "root").mkdir()
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._waiting: dict[str, tuple[threading.Event, dict]] = {}
+        self.process = self._start()
+        self._reader = threading.Thread(target=self._read, name="udf-fork-server", daemon=True)
+        self._reader.start()
+
+    def _start(self) -> subprocess.Popen:
+        rooted = os.geteuid() == 0
+        unshare = shutil.which("unshare")
+        if unshare is None:
+            raise SandboxUnavailable("the `unshare` command (util-linux) is not installed")
+        namespaces = ["--net", "--mount", "--pid", "--fork", "--kill-child"]
+        if not rooted:  # a user namespace gives the other namespaces without root (no uid per chunk then)
+            namespaces = ["--user", "--map-root-user", *namespaces]
+        uid_base = UID_BASE + (os.getpid() % 4096) * 2**20 if rooted else 0
+        command = [unshare, *namespaces, sys.executable, "-I", str(WORKER), str(self.base), str(uid_base)]
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=dict(worker.MINIMAL_ENV), cwd=self.base, close_fds=True)
+        ready = _read_line_with_timeout(process, START_TIMEOUT)
+        if not ready or not json.loads(ready).get("ready"):
+            process.kill()
+            stderr = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
+            raise SandboxUnavailable(f"the UDF sandbox did not start: {stderr.strip() or 'no answer'}")
+        threading.Thread(target=_drain, args=(process.stderr,), daemon=True).start()
+        return process
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def run(self, code: str, context: object, cube, limits: UdfLimits):
+        """The UDF's result cube for ``cube`` (an xarray.DataArray)."""
+        request_id = f"c{next(self._ids)}"
+        workdir = self.base / "spool" / request_id
+        workdir.mkdir(mode=0o700)
+        try:
+            worker.encode_chunk(cube, str(workdir), "input")
+            (workdir / "request.json").write_text(json.dumps({"code": code, "context": context}))
+            event, answer = threading.Event(), {}
+            self._waiting[request_id] = (event, answer)
+            message = {"id": request_id, "dir": request_id, "memory": limits.memory, "cpu": limits.cpu,
+                       "timeout": limits.timeout}
+            with self._lock:
+                self.process.stdin.write((json.dumps(message) + "\n").encode())
+                self.process.stdin.flush()
+            if not event.wait(limits.timeout + 30) or not answer:
+                raise errors.UdfFailed("The UDF sandbox stopped answering; try again.")
+            return _result(workdir, answer, limits)
+        finally:
+            self._waiting.pop(request_id, None)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            try:
+                answer = json.loads(line)
+            except ValueError:
+                continue
+            event, slot = self._waiting.get(answer.get("id"), (None, None))
+            if event is not None:
+                slot.update(answer)
+                event.set()
+        for event, _ in list(self._waiting.values()):  # the server died: wake everyone (empty answer)
+            event.set()
+
+    def close(self) -> None:
+        try:
+            self.process.kill()
+            self.process.wait(5)
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _result(workdir: Path, answer: dict, limits: UdfLimits):
+    if answer.get("exit") == 0 and (workdir / "output.npy").exists():
+        return worker.decode_chunk(str(workdir), "output")
+    failure = _read_json(workdir / "error.json")
+    if answer.get("timed_out"):
+        raise errors.UdfFailed(f"The UDF ran longer than {limits.timeout:g} s on one chunk and was stopped "
+                               "(setting udf_timeout). Make it faster or the request smaller.")
+    if answer.get("exit") == -SIGXCPU:
+        raise errors.UdfFailed(f"The UDF used more than {limits.cpu:g} CPU seconds on one chunk and was stopped "
+                               "(setting udf_cpu_seconds). Make it faster or the request smaller.")
+    if failure.get("kind") == "memory" or (answer.get("exit") == -9 and not failure):
+        raise errors.UdfFailed(f"The UDF needed more memory than the {limits.memory / 2**20:g} MiB a chunk may use "
+                               f"(setting udf_memory_mb). Make the request smaller.{_quote(failure)}")
+    if failure.get("kind") == "exception":
+        raise errors.UdfFailed(f"The UDF raised an error:\n{_quote_lines(failure['traceback'])}")
+    stderr = (workdir / "stderr.txt").read_text(errors="replace")[-1000:] if (workdir / "stderr.txt").exists() else ""
+    log.warning("UDF chunk ended with %s: %s %s", answer, failure, stderr)
+    raise errors.UdfFailed(f"The UDF ended without a result (exit status {answer.get('exit')}).{_quote(failure)}"
+                           f"{' Its last output: ' + stderr.strip() if stderr.strip() else ''}")
+
+
+def _quote(failure: dict) -> str:
+    return f"\n{_quote_lines(failure['traceback'])}" if failure.get("traceback") else ""
+
+
+def _quote_lines(text: str) -> str:
+    return "\n".join(text.rstrip().splitlines()[-TRACEBACK_LINES:])
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _read_line_with_timeout(process: subprocess.Popen, timeout: float) -> bytes:
+    line: list[bytes] = []
+    reader = threading.Thread(target=lambda: line.append(process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return line[0] if line else b""
+
+
+def _drain(stream) -> None:
+    for line in stream:
+        log.warning("UDF sandbox: %s", line.decode(errors="replace").rstrip())
+
+
+_client: ForkServerClient | None = None
+_client_pid: int | None = None
+_client_lock = threading.Lock()
+
+
+def fork_server() -> ForkServerClient:
+    """This process's fork server, started (or restarted after it died) on first use."""
+    global _client, _client_pid
+    with _client_lock:
+        if _client is None or _client_pid != os.getpid() or not _client.alive():
+            if _client is not None and _client_pid == os.getpid():
+                _client.close()
+            try:
+                _client, _client_pid = ForkServerClient(), os.getpid()
+            except (SandboxUnavailable, OSError) as exc:
+                log.error("UDF sandbox unavailable: %s", exc)
+                raise errors.UdfFailed(f"UDFs cannot run on this server at the moment: {exc}") from exc
+        return _client
+
+
+def run_udf_chunk(code: str, context: object, cube, limits: UdfLimits):
+    return fork_server().run(code, context, cube, limits)

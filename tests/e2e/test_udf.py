@@ -1,0 +1,240 @@
+"""Python UDFs through the real openeo client: values against numpy, the sandbox's walls, its errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+
+import numpy as np
+import openeo
+import pytest
+import xarray as xr
+from openeo.rest import OpenEoApiError
+
+from backend.app import create_app
+from backend.demo import DEMO_S2_COLLECTION
+from backend.settings import load_settings
+from tests.conftest import LiveServer
+
+AREA = {"west": 679720, "south": 5151080, "east": 680680, "north": 5151920, "crs": 32632}
+DATES = ["2022-06-01", "2022-06-20"]
+SECRET_ENV = "OPENEO_BACKEND_TEST_SECRET_FOR_UDF"
+
+
+@pytest.fixture(scope="module")
+def udf_server(session_data_dir, demo_catalog_dir):
+    os.environ[SECRET_ENV] = "do-not-leak"
+    settings = load_settings(data_dir=session_data_dir, udf_memory_mb=256, udf_cpu_seconds=3, udf_timeout=6)
+    server = LiveServer(create_app(settings))
+    yield server
+    server.stop()
+    os.environ.pop(SECRET_ENV, None)
+
+
+@pytest.fixture(scope="module")
+def connection(udf_server):
+    name, password = udf_server.new_user()
+    return openeo.connect(udf_server.url).authenticate_basic(name, password)
+
+
+def _cube(connection):
+    return connection.load_collection(DEMO_S2_COLLECTION, spatial_extent=AREA, temporal_extent=DATES,
+                                      bands=["B04", "B08"])
+
+
+def _download(cube, path) -> xr.DataArray:
+    cube.download(path, format="netCDF")
+    with xr.open_dataset(path) as dataset:
+        return dataset[["B04", "B08"]].to_array("bands").load()
+
+
+def _udf(body: str) -> openeo.UDF:
+    return openeo.UDF(textwrap.dedent(body), runtime="Python")
+
+
+def _udf_error(cube, tmp_path) -> OpenEoApiError:
+    with pytest.raises(OpenEoApiError) as caught:
+        cube.download(tmp_path / "out.nc", format="netCDF")
+    assert caught.value.http_status_code == 400 and caught.value.code == "UdfFailed", caught.value
+    return caught.value
+
+
+def test_udf_runtimes_list_python_and_its_libraries(connection):
+    runtimes = connection.list_udf_runtimes()
+    python = runtimes["Python"]
+    version = python["default"]
+    libraries = python["versions"][version]["libraries"]
+    assert version == "3.11" and python["type"] == "language"
+    assert libraries["numpy"]["version"] == np.__version__ and libraries["openeo"]["version"] == openeo.__version__
+    assert {"xarray", "pandas"} <= set(libraries)
+    assert "run_udf" in connection.list_process_ids() if hasattr(connection, "list_process_ids") else True
+
+
+def test_apply_with_udf_matches_numpy(connection, tmp_path):
+    reference = _download(_cube(connection), tmp_path / "in.nc")
+    udf = _udf("""
+        from openeo.udf import XarrayDataCube
+
+        def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+            array = cube.get_array()
+            return XarrayDataCube(array * context["factor"] + 1)
+        """)
+    udf = openeo.UDF(udf.code, runtime="Python", context={"factor": 2})
+    result = _download(_cube(connection).apply(udf), tmp_path / "out.nc")
+    assert result.shape == reference.shape and reference.sizes["t"] >= 2
+    np.testing.assert_allclose(result.values, reference.values * 2 + 1, rtol=1e-6)
+
+
+def test_reduce_dimension_t_with_udf_matches_numpy(connection, tmp_path):
+    reference = _download(_cube(connection), tmp_path / "in.nc")
+    udf = _udf("""
+        import xarray
+
+        def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:
+            return cube.max(dim="t") - cube.min(dim="t")
+        """)
+    result = _cube(connection).reduce_dimension(dimension="t", reducer=udf)
+    result.download(tmp_path / "out.nc", format="netCDF")
+    with xr.open_dataset(tmp_path / "out.nc") as dataset:
+        actual = dataset[["B04", "B08"]].to_array("bands").load()
+    expected = reference.max(dim="t") - reference.min(dim="t")
+    assert "t" not in actual.dims
+    np.testing.assert_allclose(actual.transpose(*expected.dims).values, expected.values, rtol=1e-6)
+
+
+def test_apply_dimension_t_with_timeseries_udf(connection, tmp_path):
+    reference = _download(_cube(connection), tmp_path / "in.nc")
+    udf = _udf("""
+        import pandas
+
+        def apply_timeseries(series: pandas.Series, context: dict) -> pandas.Series:
+            return series - series.mean()
+        """)
+    result = _download(_cube(connection).apply_dimension(dimension="t", process=udf), tmp_path / "out.nc")
+    expected = reference - reference.mean(dim="t")
+    np.testing.assert_allclose(result.transpose(*expected.dims).values, expected.values, rtol=1e-5, atol=1e-6)
+
+
+def test_exception_in_udf_quotes_its_traceback(connection, tmp_path):
+    udf = _udf("""
+        def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+            values = cube.get_array()
+            raise ValueError("the crop model needs 3 bands, got %d" % values.sizes["bands"])
+        """)
+    error = _udf_error(_cube(connection).apply(udf), tmp_path)
+    assert "ValueError: the crop model needs 3 bands, got 2" in error.message
+    assert 'line 4, in apply_datacube' in error.message and "raise ValueError(" in error.message
+
+
+ESCAPE = """
+    import os, socket, sys
+
+    def attempt():
+{attempt}
+
+    def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+        try:
+            outcome = attempt()
+        except Exception as exc:
+            raise RuntimeError("BLOCKED " + type(exc).__name__ + ": " + str(exc))
+        raise RuntimeError("ESCAPED " + repr(outcome)[:300])
+"""
+
+
+def _escape_udf(attempt: str) -> openeo.UDF:
+    return _udf(ESCAPE.format(attempt=textwrap.indent(textwrap.dedent(attempt), " " * 8)))
+
+
+def test_udf_cannot_reach_the_network(connection, udf_server, tmp_path):
+    port = udf_server.root.rsplit(":", 1)[1]
+    udf = _escape_udf(f"""
+        return socket.create_connection(("127.0.0.1", {port}), timeout=2)
+        """)
+    error = _udf_error(_cube(connection).apply(udf), tmp_path)
+    assert "BLOCKED OSError" in error.message or "BLOCKED ConnectionRefusedError" in error.message, error.message
+    udf = _escape_udf("""
+        return socket.getaddrinfo("example.org", 443)
+        """)
+    assert "BLOCKED" in _udf_error(_cube(connection).apply(udf), tmp_path).message
+
+
+@pytest.mark.parametrize("target", ["backend.db", "secret.key", "demo-catalog/catalog.json"])
+def test_udf_cannot_read_the_servers_files(connection, session_data_dir, tmp_path, target):
+    path = session_data_dir / target
+    assert path.exists()  # the server has it
+    udf = _escape_udf(f"""
+        return open({str(path)!r}, "rb").read(100)
+        """)
+    assert "BLOCKED FileNotFoundError" in _udf_error(_cube(connection).apply(udf), tmp_path).message
+
+
+def test_udf_sees_no_host_directories_nor_server_environment(connection, tmp_path):
+    udf = _escape_udf(f"""
+        leaked = [name for name in os.listdir("/") if name not in ("usr", "bin", "lib", "lib64", "sbin", "dev",
+                  "proc", "spool", "tmp", "root", "work")]
+        leaked += [key for key in os.environ if "OPENEO" in key or "SECRET" in key]
+        leaked += os.listdir("/spool") + os.listdir("/etc") if os.path.exists("/etc") else []
+        if leaked:
+            return leaked
+        raise PermissionError("nothing visible; uid " + str(os.getuid()))
+        """)
+    message = _udf_error(_cube(connection).apply(udf), tmp_path).message
+    assert "BLOCKED PermissionError" in message and SECRET_ENV not in message
+    assert "uid 0" not in message  # not root
+
+
+def test_fork_bomb_is_contained(connection, tmp_path):
+    udf = _udf("""
+        import os
+
+        def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+            while True:
+                try:
+                    os.fork()
+                except OSError:
+                    pass
+        """)
+    error = _udf_error(_cube(connection).apply(udf), tmp_path)
+    assert "udf_timeout" in error.message or "udf_cpu_seconds" in error.message
+    leftovers = subprocess.run(["ps", "-e", "-o", "uid="], capture_output=True, text=True).stdout.split()
+    assert not [uid for uid in leftovers if int(uid) >= 1_000_000]  # every sandbox process is gone
+    test_apply_with_udf_matches_numpy(connection, tmp_path)  # and the next UDF runs
+
+
+def test_memory_over_the_limit_is_an_openeo_error(connection, tmp_path):
+    udf = _udf("""
+        import numpy
+
+        def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+            hog = numpy.ones((512, 1024, 1024))  # 4 GiB
+            return cube
+        """)
+    message = _udf_error(_cube(connection).apply(udf), tmp_path).message
+    assert "more memory than the 256 MiB" in message and "udf_memory_mb" in message
+
+
+def test_endless_loop_hits_the_cpu_limit(connection, tmp_path):
+    udf = _udf("""
+        def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+            while True:
+                pass
+        """)
+    assert "more than 3 CPU seconds" in _udf_error(_cube(connection).apply(udf), tmp_path).message
+
+
+def test_sleeping_udf_hits_the_wall_clock_timeout(connection, tmp_path):
+    udf = _udf("""
+        import time
+
+        def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+            time.sleep(600)
+        """)
+    assert "longer than 6 s" in _udf_error(_cube(connection).apply(udf), tmp_path).message
+
+
+def test_unknown_runtime_is_refused(connection, tmp_path):
+    udf = openeo.UDF("def apply_datacube(cube, context):\n    return cube\n", runtime="R")
+    with pytest.raises(OpenEoApiError) as caught:
+        _cube(connection).apply(udf).download(tmp_path / "out.nc", format="netCDF")
+    assert caught.value.code == "InvalidRuntime" and "Python" in caught.value.message
