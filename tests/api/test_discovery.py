@@ -55,7 +55,8 @@ def test_conformance_and_formats_and_udf_runtimes(api):
     assert {"GTiff", "netCDF", "JSON", "CSV", "PNG", "Zarr"} <= set(formats["output"])
     for spec in [*formats["input"].values(), *formats["output"].values()]:
         assert spec["gis_data_types"] and isinstance(spec["parameters"], dict)
-    assert requests.get(f"{api}/udf_runtimes").json() == {}
+    python = requests.get(f"{api}/udf_runtimes").json()["Python"]  # details: tests/e2e/test_udf.py
+    assert python["type"] == "language" and "numpy" in python["versions"][python["default"]]["libraries"]
 
 
 def test_health_needs_no_auth(live_server):
