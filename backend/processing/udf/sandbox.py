@@ -48,7 +48,8 @@ class SandboxUnavailable(RuntimeError):
 
 class ForkServerClient:
     def __init__(self) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="openeo-udf-"))
+        shm = Path("/dev/shm")  # memory-backed where there is one: chunks are written and read once
+        self.base = Path(tempfile.mkdtemp(prefix="openeo-udf-", dir=shm if shm.is_dir() else None))
         (self.base / "spool").mkdir(mode=0o711)
         (self.base / "root").mkdir()
         self._ids = itertools.count()

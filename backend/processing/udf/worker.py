@@ -70,7 +70,9 @@ def decode_chunk(directory: str, stem: str):
 
     with open(os.path.join(directory, stem + ".json")) as file:
         header = json.load(file)
-    values = np.load(os.path.join(directory, stem + ".npy"), allow_pickle=False)
+    # Mapped, not read: no copy of the values (the spool is memory-backed where /dev/shm exists);
+    # copy-on-write, so a UDF may change its input in place.
+    values = np.load(os.path.join(directory, stem + ".npy"), allow_pickle=False, mmap_mode="c")
     coords = {}
     for dim, coord in header["coords"].items():
         labels = coord["values"]
@@ -291,7 +293,7 @@ class ForkServer:
             entry = self.running.pop(pid, None)
             if entry is None:  # an orphan of some chunk, reparented to us
                 continue
-            if entry["uid"]:
+            if entry["uid"] and _has_processes(entry["uid"]):
                 self.kill_uid(entry["uid"])  # whatever the chunk left behind
             reply = {"id": entry["id"], "exit": os.waitstatus_to_exitcode(status), "timed_out": entry["timed_out"],
                      "cpu": usage.ru_utime + usage.ru_stime}
@@ -348,6 +350,18 @@ def warm_up() -> None:
     for name in os.listdir(workdir):
         os.remove(os.path.join(workdir, name))
     os.rmdir(workdir)
+
+
+def _has_processes(uid: int) -> bool:
+    """Whether a process of ``uid`` is left in our PID namespace (its /proc lists only ours: a few)."""
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def main() -> None:
