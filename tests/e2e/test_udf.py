@@ -238,3 +238,79 @@ def test_unknown_runtime_is_refused(connection, tmp_path):
     with pytest.raises(OpenEoApiError) as caught:
         _cube(connection).apply(udf).download(tmp_path / "out.nc", format="netCDF")
     assert caught.value.code == "InvalidRuntime" and "Python" in caught.value.message
+
+
+def test_overlapping_udf_requests_get_their_own_results(udf_server, tmp_path):
+    """One fork server per server process, shared by its request threads: answers go to their callers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name, password = udf_server.new_user()
+    reference = _download(_cube(openeo.connect(udf_server.url).authenticate_basic(name, password)),
+                          tmp_path / "in.nc")
+    code = textwrap.dedent("""
+        import time
+
+        def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+            time.sleep(0.2)  # overlap for sure
+            return XarrayDataCube(cube.get_array() * context["factor"])
+        """)
+
+    def run(factor: int) -> tuple[int, xr.DataArray]:
+        connection = openeo.connect(udf_server.url).authenticate_basic(name, password)
+        udf = openeo.UDF(code, runtime="Python", context={"factor": factor})
+        return factor, _download(_cube(connection).apply(udf), tmp_path / f"out-{factor}.nc")
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(run, [2, 3, 5, 7]))
+    for factor, result in results:
+        np.testing.assert_allclose(result.values, reference.values * factor, rtol=1e-6)
+
+
+def test_run_udf_on_a_whole_cube(connection, tmp_path):
+    reference = _download(_cube(connection), tmp_path / "in.nc")
+    code = textwrap.dedent("""
+        def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+            return XarrayDataCube(cube.get_array() - 1)
+        """)
+    cube = _cube(connection)
+    result = _download(cube.process("run_udf", data=cube, udf=code, runtime="Python"), tmp_path / "out.nc")
+    np.testing.assert_allclose(result.values, reference.values - 1, rtol=1e-6)
+
+
+def test_validation_accepts_udf_graphs_and_lists_run_udf(connection):
+    udf = _udf("""
+        def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+            return cube
+        """)
+    graph = _cube(connection).reduce_dimension(dimension="t", reducer=udf).flat_graph()
+    assert connection.validate_process_graph(graph) == []
+    spec = connection.describe_process("run_udf")
+    assert "inline" in spec["description"]
+
+
+def test_run_udf_among_other_processes_of_a_callback_is_explained(connection, tmp_path):
+    from openeo.processes import run_udf
+
+    code = "def apply_datacube(cube, context):\n    return cube\n"
+    cube = _cube(connection).apply(lambda x: run_udf(data=x, udf=code, runtime="Python") + 1)
+    with pytest.raises(OpenEoApiError) as caught:
+        cube.download(tmp_path / "out.nc", format="netCDF")
+    assert caught.value.code == "ProcessParameterInvalid" and "only process of the callback" in caught.value.message
+
+
+def test_batch_job_with_udf_on_the_dask_cluster(live_server, job_runner, tmp_path):
+    """Chunks run on the cluster's worker processes, each with a fork server of its own."""
+    name, password = live_server.new_user()
+    connection = openeo.connect(live_server.url).authenticate_basic(name, password)
+    reference = _download(_cube(connection), tmp_path / "in.nc")
+    udf = _udf("""
+        def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+            return XarrayDataCube(cube.get_array() * 10)
+        """)
+    job = _cube(connection).apply(udf).save_result(format="netCDF").create_job(title="udf")
+    job.start_and_wait(max_poll_interval=1, print=lambda *a, **k: None)
+    [asset] = job.get_results().get_assets()
+    asset.download(tmp_path / "job.nc")
+    with xr.open_dataset(tmp_path / "job.nc") as dataset:
+        result = dataset[["B04", "B08"]].to_array("bands").load()
+    np.testing.assert_allclose(result.values, reference.values * 10, rtol=1e-6)

@@ -11,6 +11,7 @@ the limit it hit (memory, CPU seconds, wall-clock time) and the setting that set
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import logging
@@ -31,7 +32,9 @@ log = logging.getLogger(__name__)
 WORKER = Path(worker.__file__).resolve()
 START_TIMEOUT = 60.0  # seconds for the fork server to build its root and import its libraries
 TRACEBACK_LINES = 12  # of the UDF's traceback, quoted in the error
-UID_BASE = 1_000_000  # + (server pid % 4096) * 2**20 + chunk pid: a uid per running chunk
+# A uid per running chunk: UID_BASE + (server pid % 1000) * 2**22 + the chunk's pid in its namespace
+# (PIDs stay below 2**22, Linux's largest pid_max), all below 2**32 - 1.
+UID_BASE = 1_000_000
 SIGXCPU = 24
 
 
@@ -48,6 +51,7 @@ class SandboxUnavailable(RuntimeError):
 
 class ForkServerClient:
     def __init__(self) -> None:
+        self.owner_pid = os.getpid()  # a forked copy of this process must not stop our server
         shm = Path("/dev/shm")  # memory-backed where there is one: chunks are written and read once
         self.base = Path(tempfile.mkdtemp(prefix="openeo-udf-", dir=shm if shm.is_dir() else None))
         (self.base / "spool").mkdir(mode=0o711)
@@ -55,9 +59,14 @@ class ForkServerClient:
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._waiting: dict[str, tuple[threading.Event, dict]] = {}
-        self.process = self._start()
+        try:
+            self.process = self._start()
+        except BaseException:
+            shutil.rmtree(self.base, ignore_errors=True)
+            raise
         self._reader = threading.Thread(target=self._read, name="udf-fork-server", daemon=True)
         self._reader.start()
+        atexit.register(self.close)
 
     def _start(self) -> subprocess.Popen:
         rooted = os.geteuid() == 0
@@ -67,7 +76,7 @@ class ForkServerClient:
         namespaces = ["--net", "--mount", "--pid", "--fork", "--kill-child"]
         if not rooted:  # a user namespace gives the other namespaces without root (no uid per chunk then)
             namespaces = ["--user", "--map-root-user", *namespaces]
-        uid_base = UID_BASE + (os.getpid() % 4096) * 2**20 if rooted else 0
+        uid_base = UID_BASE + (os.getpid() % 1000) * 2**22 if rooted else 0
         command = [unshare, *namespaces, sys.executable, "-I", str(WORKER), str(self.base), str(uid_base)]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    env=dict(worker.MINIMAL_ENV), cwd=self.base, close_fds=True)
@@ -118,9 +127,13 @@ class ForkServerClient:
             event.set()
 
     def close(self) -> None:
+        """Stop the fork server (its namespace goes with it) and remove the spool."""
+        if os.getpid() != self.owner_pid:
+            return
         try:
-            self.process.kill()
-            self.process.wait(5)
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(5)
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
 
