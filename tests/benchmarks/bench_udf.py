@@ -7,6 +7,11 @@ In-process: ``openeo.udf.run_code.run_udf_code`` called directly (what the sandb
 run, read the result back). Chunks like the ones processes/udf.py cuts (t and bands whole, at most
 1024 × 1024 px): an NDVI-sized one of 6 dates × 2 bands × 1024² float32, and a small one of 256².
 Reports the median of ``--runs`` runs each (after one warm-up run).
+
+Then the whole NDVI-sized cube (6 dates × 2 bands × 3000² float32, in Dask chunks as loaded) through
+``processes.udf.run_on_chunks`` on 2 threads, computed: sandboxed vs the same chunks run in-process
+(``run_udf_chunk`` replaced by ``run_udf_code``); the data is already in memory, so the ratio is the
+sandbox's share without the cost of reading the data (a request that loads COGs dilutes it further).
 """
 
 from __future__ import annotations
@@ -56,6 +61,35 @@ def median_seconds(function, runs: int) -> float:
     return statistics.median(times)
 
 
+def whole_cube(runs: int) -> None:
+    import dask
+    import dask.array as da
+
+    from backend.processing.processes import udf as udf_process
+
+    side = 3000
+    values = da.random.default_rng(0).uniform(0.01, 0.5, (6, 2, side, side), chunks=(1, 1, 1024, 1024))
+    cube = xr.DataArray(values.astype("float32"), dims=("t", "bands", "y", "x"), coords=chunk(side).coords)
+    cube = cube.persist()
+    call = udf_process.UdfCall(code=UDF, context={}, limits=UdfLimits(memory=2 * 2**30, cpu=60, timeout=120))
+    sandboxed_run = udf_process.run_udf_chunk
+    local_run = lambda code, context, block, limits: in_process(block)  # noqa: E731
+
+    def compute(runner) -> None:
+        udf_process.run_udf_chunk = runner
+        try:
+            with dask.config.set(scheduler="threads", num_workers=2):
+                udf_process.run_on_chunks(cube, call).compute()
+        finally:
+            udf_process.run_udf_chunk = sandboxed_run
+
+    local = median_seconds(lambda: compute(local_run), runs)
+    sandboxed = median_seconds(lambda: compute(sandboxed_run), runs)
+    chunks = len(cube.chunk({"x": 1024, "y": 1024}).data.chunks[2]) * len(cube.chunk({"x": 1024, "y": 1024}).data.chunks[3])
+    print(f"{'whole cube 6x2x3000² f32':>26} {local * 1000:14.1f} {sandboxed * 1000:11.1f} "
+          f"{(sandboxed - local) * 1000:12.1f} {sandboxed / local:6.2f}   ({chunks} chunks, 2 threads)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
@@ -70,6 +104,7 @@ def main() -> None:
         label = f"6 t x 2 bands x {side}² f32"
         print(f"{label:>26} {local * 1000:14.1f} {sandboxed * 1000:11.1f} {(sandboxed - local) * 1000:12.1f} "
               f"{sandboxed / local:6.2f}")
+    whole_cube(max(3, runs // 3))
 
 
 if __name__ == "__main__":
