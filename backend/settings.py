@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     udf_memory_mb: int = Field(1024, gt=0, description="MiB one UDF chunk may allocate (its sandbox's address "
                                                       "space beyond the Python runtime); more → UdfFailed")
     udf_cpu_seconds: float = Field(60, gt=0, description="CPU seconds one UDF chunk may use; more → UdfFailed")
+    udf_spool_mb: int = Field(2048, gt=0, description="MiB of memory-backed space a UDF fork server (one per "
+                                                     "server process) has for the chunks it exchanges and files "
+                                                     "UDFs write")
     udf_timeout: float = Field(120, gt=0, description="Wall-clock seconds one UDF chunk may run; then it is killed "
                                                      "(UdfFailed)")
     access_log: bool = Field(True, description="gunicorn access log (~15 % of a cached request's CPU)")

@@ -25,7 +25,8 @@ SECRET_ENV = "OPENEO_BACKEND_TEST_SECRET_FOR_UDF"
 @pytest.fixture(scope="module")
 def udf_server(session_data_dir, demo_catalog_dir):
     os.environ[SECRET_ENV] = "do-not-leak"
-    settings = load_settings(data_dir=session_data_dir, udf_memory_mb=256, udf_cpu_seconds=3, udf_timeout=6)
+    settings = load_settings(data_dir=session_data_dir, udf_memory_mb=256, udf_cpu_seconds=3, udf_timeout=6,
+                             udf_spool_mb=64)
     server = LiveServer(create_app(settings))
     yield server
     server.stop()
@@ -174,7 +175,13 @@ def test_udf_sees_no_host_directories_nor_server_environment(connection, tmp_pat
         leaked = [name for name in os.listdir("/") if name not in ("usr", "bin", "lib", "lib64", "sbin", "dev",
                   "proc", "spool", "tmp", "root", "work")]
         leaked += [key for key in os.environ if "OPENEO" in key or "SECRET" in key]
-        leaked += os.listdir("/spool") + os.listdir("/etc") if os.path.exists("/etc") else []
+        leaked += ["/etc"] if os.path.exists("/etc") else []
+        for where in ("/spool", "/tmp", "/"):  # other chunks' directories; places shared by chunks
+            try:
+                leaked.append(("listed", where, os.listdir(where)) if where == "/spool" else
+                              ("wrote", where, open(where + "/x", "w")))
+            except PermissionError:
+                pass
         if leaked:
             return leaked
         raise PermissionError("nothing visible; uid " + str(os.getuid()))
@@ -182,6 +189,19 @@ def test_udf_sees_no_host_directories_nor_server_environment(connection, tmp_pat
     message = _udf_error(_cube(connection).apply(udf), tmp_path).message
     assert "BLOCKED PermissionError" in message and SECRET_ENV not in message
     assert "uid 0" not in message  # not root
+
+
+def test_files_a_udf_writes_are_bounded(connection, tmp_path):
+    udf = _escape_udf("""
+        block, written = b"x" * 2**20, 0
+        for index in range(10_000):  # 10 GB if nothing stopped it
+            with open(f"fill-{index}", "wb") as file:
+                file.write(block)
+            written += 1
+        return written
+        """)
+    assert "No space left on device" in _udf_error(_cube(connection).apply(udf), tmp_path).message
+    test_apply_with_udf_matches_numpy(connection, tmp_path)  # the space is free again for the next chunk
 
 
 def test_fork_bomb_is_contained(connection, tmp_path):

@@ -45,7 +45,8 @@ def limits_of(run_context: Any) -> UdfLimits:
     settings = services.settings if services is not None else Settings.model_construct()
     memory_mb = getattr(settings, "udf_memory_mb", 1024)
     return UdfLimits(memory=int(memory_mb) * 2**20, cpu=float(getattr(settings, "udf_cpu_seconds", 60)),
-                     timeout=float(getattr(settings, "udf_timeout", 120)))
+                     timeout=float(getattr(settings, "udf_timeout", 120)),
+                     spool_mb=int(getattr(settings, "udf_spool_mb", 2048)))
 
 
 def checked_call(udf: Any, runtime: Any, version: Any, context: Any, run_context: Any) -> UdfCall:

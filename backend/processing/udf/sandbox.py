@@ -12,6 +12,7 @@ the limit it hit (memory, CPU seconds, wall-clock time) and the setting that set
 from __future__ import annotations
 
 import atexit
+import errno
 import itertools
 import json
 import logging
@@ -43,6 +44,7 @@ class UdfLimits:
     memory: int  # bytes a chunk may allocate
     cpu: float  # CPU seconds per chunk
     timeout: float  # wall-clock seconds per chunk
+    spool_mb: int = 2048  # the fork server's exchange space (its first chunk's setting counts)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -50,11 +52,10 @@ class SandboxUnavailable(RuntimeError):
 
 
 class ForkServerClient:
-    def __init__(self) -> None:
+    def __init__(self, spool_mb: int) -> None:
         self.owner_pid = os.getpid()  # a forked copy of this process must not stop our server
-        shm = Path("/dev/shm")  # memory-backed where there is one: chunks are written and read once
-        self.base = Path(tempfile.mkdtemp(prefix="openeo-udf-", dir=shm if shm.is_dir() else None))
-        (self.base / "spool").mkdir(mode=0o711)
+        self.spool_mb = spool_mb
+        self.base = Path(tempfile.mkdtemp(prefix="openeo-udf-"))  # mount points only: the server's root
         (self.base / "root").mkdir()
         self._ids = itertools.count()
         self._lock = threading.Lock()
@@ -77,7 +78,8 @@ class ForkServerClient:
         if not rooted:  # a user namespace gives the other namespaces without root (no uid per chunk then)
             namespaces = ["--user", "--map-root-user", *namespaces]
         uid_base = UID_BASE + (os.getpid() % 1000) * 2**22 if rooted else 0
-        command = [unshare, *namespaces, sys.executable, "-I", str(WORKER), str(self.base), str(uid_base)]
+        command = [unshare, *namespaces, sys.executable, "-I", str(WORKER), str(self.base), str(uid_base),
+                   str(self.spool_mb)]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    env=dict(worker.MINIMAL_ENV), cwd=self.base, close_fds=True)
         ready = _read_line_with_timeout(process, START_TIMEOUT)
@@ -86,6 +88,8 @@ class ForkServerClient:
             stderr = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
             raise SandboxUnavailable(f"the UDF sandbox did not start: {stderr.strip() or 'no answer'}")
         threading.Thread(target=_drain, args=(process.stderr,), daemon=True).start()
+        # The spool is a tmpfs in the server's mount namespace, which `unshare` itself shares.
+        self.spool = Path(f"/proc/{process.pid}/root") / str(self.base / "root" / "spool").lstrip("/")
         return process
 
     def alive(self) -> bool:
@@ -94,11 +98,18 @@ class ForkServerClient:
     def run(self, code: str, context: object, cube, limits: UdfLimits):
         """The UDF's result cube for ``cube`` (an xarray.DataArray)."""
         request_id = f"c{next(self._ids)}"
-        workdir = self.base / "spool" / request_id
-        workdir.mkdir(mode=0o700)
+        workdir = self.spool / request_id
         try:
-            worker.encode_chunk(cube, str(workdir), "input")
-            (workdir / "request.json").write_text(json.dumps({"code": code, "context": context}))
+            workdir.mkdir(mode=0o700)
+            try:
+                worker.encode_chunk(cube, str(workdir), "input")
+                (workdir / "request.json").write_text(json.dumps({"code": code, "context": context}))
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                raise errors.UdfFailed(f"The UDF sandbox has no room for this chunk ({self.spool_mb} MiB, setting "
+                                       "udf_spool_mb, shared by the chunks running at once); try again, or "
+                                       "make the request smaller.") from None
             event, answer = threading.Event(), {}
             self._waiting[request_id] = (event, answer)
             message = {"id": request_id, "dir": request_id, "memory": limits.memory, "cpu": limits.cpu,
@@ -192,7 +203,7 @@ _client_pid: int | None = None
 _client_lock = threading.Lock()
 
 
-def fork_server() -> ForkServerClient:
+def fork_server(spool_mb: int = 2048) -> ForkServerClient:
     """This process's fork server, started (or restarted after it died) on first use."""
     global _client, _client_pid
     with _client_lock:
@@ -200,7 +211,7 @@ def fork_server() -> ForkServerClient:
             if _client is not None and _client_pid == os.getpid():
                 _client.close()
             try:
-                _client, _client_pid = ForkServerClient(), os.getpid()
+                _client, _client_pid = ForkServerClient(spool_mb), os.getpid()
             except (SandboxUnavailable, OSError) as exc:
                 log.error("UDF sandbox unavailable: %s", exc)
                 raise errors.UdfFailed(f"UDFs cannot run on this server at the moment: {exc}") from exc
@@ -208,4 +219,4 @@ def fork_server() -> ForkServerClient:
 
 
 def run_udf_chunk(code: str, context: object, cube, limits: UdfLimits):
-    return fork_server().run(code, context, cube, limits)
+    return fork_server(limits.spool_mb).run(code, context, cube, limits)

@@ -2,12 +2,13 @@
 
 Started by sandbox.py (never imported into a server process except for the chunk codec below) as
 
-    unshare --net --mount --pid --fork --kill-child python -I worker.py BASE UID_BASE
+    unshare --net --mount --pid --fork --kill-child python -I worker.py BASE UID_BASE SPOOL_MB
 
 so it lives in its own network namespace (no interface but a downed loopback: no network), mount
 namespace and PID namespace (it is PID 1: when it ends, every process left in the namespace is killed).
 It then builds a root of its own (a tmpfs holding read-only binds of the Python installation and
-/usr, a few device nodes and BASE/spool read-write at /spool), chroots into it, imports numpy, xarray and
+/usr, a few device nodes and a tmpfs of SPOOL_MB MiB at /spool, which the server reaches through
+/proc/<pid>/root), chroots into it, imports numpy, xarray and
 openeo once (about a second: the reason for a fork server) and answers requests on stdin, one JSON line
 each: {"id", "dir", "memory", "cpu", "timeout"}. For each it forks a child that:
 
@@ -29,6 +30,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import sys
 import time
@@ -114,7 +116,7 @@ def _read_only_paths() -> list[str]:
     return chosen
 
 
-def enter_jail(root: str, spool: str) -> None:
+def enter_jail(root: str, spool_mb: int) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount here reaches the host
     os.makedirs(root, exist_ok=True)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=755")
@@ -132,11 +134,11 @@ def enter_jail(root: str, spool: str) -> None:
         _mount(f"/dev/{device}", f"{root}/dev/{device}", None, MS_BIND)
     os.makedirs(root + "/proc")
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # this PID namespace's only
+    # The only writable place: chunks' directories (each its uid's alone), in memory of a bounded size,
+    # so files a UDF writes can fill neither the host's disk nor its memory.
     os.makedirs(root + "/spool")
-    _mount(spool, root + "/spool", None, MS_BIND)
-    _mount(None, root + "/spool", None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
-    os.makedirs(root + "/tmp")
-    os.chmod(root + "/tmp", 0o1777)
+    _mount("tmpfs", root + "/spool", "tmpfs", MS_NOSUID | MS_NODEV, f"size={spool_mb}m,mode=711")
+    os.makedirs(root + "/tmp", mode=0o755)  # not writable: chunks would meet each other's files there
     os.chroot(root)
     os.chdir("/")
 
@@ -210,11 +212,16 @@ def _module(compiled) -> dict:
 
 
 def _write_error(workdir: str, kind: str, text: str) -> None:
-    try:
-        with open(os.path.join(workdir, "error.json"), "w") as file:
-            json.dump({"kind": kind, "traceback": text}, file)
-    except OSError:
-        pass
+    for attempt in range(2):
+        try:
+            with open(os.path.join(workdir, "error.json"), "w") as file:
+                json.dump({"kind": kind, "traceback": text}, file)
+            return
+        except OSError:  # e.g. the UDF filled the spool: the failed chunk's files go, then its error fits
+            if attempt == 0:
+                for name in os.listdir(workdir):
+                    path = os.path.join(workdir, name)
+                    shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
 
 
 def _child(request: dict, uid: int) -> None:
@@ -243,6 +250,7 @@ class ForkServer:
     def __init__(self, uid_base: int):
         self.uid_base = uid_base
         self.running: dict[int, dict] = {}  # pid → {id, uid, deadline, timed_out}
+        self.exited: dict[int, tuple] = {}  # pid → (wait status, rusage) of ended chunks not yet answered
         self.wake_read, wake_write = os.pipe()
         os.set_blocking(wake_write, False)
         signal.set_wakeup_fd(wake_write)
@@ -253,6 +261,7 @@ class ForkServer:
         while True:
             deadlines = [entry["deadline"] for entry in self.running.values() if not entry["timed_out"]]
             wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            wait = 0.0 if self.exited else wait
             ready, _, _ = select.select([0, self.wake_read], [], [], wait)
             if self.wake_read in ready:
                 os.read(self.wake_read, 4096)
@@ -282,7 +291,8 @@ class ForkServer:
         self.running[pid] = {"id": request["id"], "uid": self.uid_base + pid if self.uid_base else 0, "timed_out": False,
                              "deadline": time.monotonic() + float(request["timeout"])}
 
-    def reap(self) -> None:
+    def collect(self) -> None:
+        """Wait for every ended child: our chunks' statuses are kept, orphans (reparented to us) dropped."""
         while True:
             try:
                 pid, status, usage = os.wait4(-1, os.WNOHANG)
@@ -290,37 +300,48 @@ class ForkServer:
                 return
             if pid == 0:
                 return
-            entry = self.running.pop(pid, None)
-            if entry is None:  # an orphan of some chunk, reparented to us
-                continue
-            if entry["uid"] and _has_processes(entry["uid"]):
-                self.kill_uid(entry["uid"])  # whatever the chunk left behind
+            if pid in self.running:
+                self.exited[pid] = (status, usage)
+
+    def reap(self) -> None:
+        self.collect()
+        while self.exited:
+            pid, (status, usage) = self.exited.popitem()
+            entry = self.running.pop(pid)
+            self.kill_uid(entry["uid"])  # whatever the chunk left behind
             reply = {"id": entry["id"], "exit": os.waitstatus_to_exitcode(status), "timed_out": entry["timed_out"],
                      "cpu": usage.ru_utime + usage.ru_stime}
             os.write(1, (json.dumps(reply) + "\n").encode())
 
     def expire(self) -> None:
         now = time.monotonic()
-        for pid, entry in self.running.items():
+        for pid, entry in list(self.running.items()):
             if not entry["timed_out"] and entry["deadline"] <= now:
                 entry["timed_out"] = True
                 os.kill(pid, signal.SIGKILL)
                 self.kill_uid(entry["uid"])
 
     def kill_uid(self, uid: int) -> None:
-        """Every process of this uid in our namespace (a fork bomb's too): a child that takes the uid
-        and signals all it may signal."""
-        if not self.uid_base:
+        """Every process of this uid in our namespace, a fork bomb's too: a child that takes the uid and
+        signals all it may signal, again until none is left (processes forked meanwhile included)."""
+        if not uid:
             return
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setresuid(uid, uid, uid)
-                os.kill(-1, signal.SIGKILL)
-            except BaseException:  # noqa: BLE001
-                pass
-            os._exit(0)
-        os.waitpid(pid, 0)
+        for _ in range(100):
+            if not _has_processes(uid):
+                return
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.setresuid(uid, uid, uid)
+                    for _ in range(20):
+                        os.kill(-1, signal.SIGKILL)
+                except BaseException:  # noqa: BLE001 - ProcessLookupError: none left to signal
+                    pass
+                os._exit(0)
+            os.waitpid(pid, 0)
+            self.collect()  # the killed are zombies until we wait for them
+            time.sleep(0.001)
+        print(f"processes of uid {uid} survived 100 rounds of SIGKILL", file=sys.stderr, flush=True)
 
 
 WARM_UP_UDF = """
@@ -337,7 +358,7 @@ def warm_up() -> None:
     import xarray as xr
     from openeo.udf import UdfData, XarrayDataCube, run_code
 
-    workdir = tempfile.mkdtemp(dir="/tmp")
+    workdir = tempfile.mkdtemp(dir="/spool")
     cube = xr.DataArray(np.zeros((2, 1, 2, 2), dtype="float32"), dims=("t", "bands", "y", "x"),
                         coords={"t": np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[ns]"),
                                 "bands": ["B1"], "y": [1.0, 0.0], "x": [0.0, 1.0]})
@@ -365,8 +386,8 @@ def _has_processes(uid: int) -> bool:
 
 
 def main() -> None:
-    base, uid_base = sys.argv[1], int(sys.argv[2])
-    enter_jail(os.path.join(base, "root"), os.path.join(base, "spool"))
+    base, uid_base, spool_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    enter_jail(os.path.join(base, "root"), spool_mb)
     warm_up()
     os.write(1, (json.dumps({"ready": True}) + "\n").encode())
     ForkServer(uid_base).serve()
