@@ -334,3 +334,20 @@ def test_batch_job_with_udf_on_the_dask_cluster(live_server, job_runner, tmp_pat
     with xr.open_dataset(tmp_path / "job.nc") as dataset:
         result = dataset[["B04", "B08"]].to_array("bands").load()
     np.testing.assert_allclose(result.values, reference.values * 10, rtol=1e-6)
+
+
+def test_apply_neighborhood_with_udf_sees_the_overlap(connection, tmp_path):
+    """Each neighbourhood (tile plus overlap) is one UDF call; here the UDF checks the size it got."""
+    reference = _download(_cube(connection), tmp_path / "in.nc")
+    udf = _udf("""
+        import xarray
+
+        def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:
+            assert cube.sizes["x"] == cube.sizes["y"] == 32 + 2 * 8, dict(cube.sizes)
+            return cube * 3
+        """)
+    size = [{"dimension": "x", "value": 32, "unit": "px"}, {"dimension": "y", "value": 32, "unit": "px"}]
+    overlap = [{"dimension": "x", "value": 8, "unit": "px"}, {"dimension": "y", "value": 8, "unit": "px"}]
+    cube = _cube(connection).apply_neighborhood(process=udf, size=size, overlap=overlap)
+    result = _download(cube, tmp_path / "out.nc")
+    np.testing.assert_allclose(result.transpose(*reference.dims).values, reference.values * 3, rtol=1e-6)

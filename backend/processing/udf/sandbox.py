@@ -27,6 +27,7 @@ from pathlib import Path
 
 from apicore import errors
 from backend.processing.udf import worker
+from backend.processing.udf.chunk_codec import decode_chunk, encode_chunk
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class ForkServerClient:
         try:
             workdir.mkdir(mode=0o700)
             try:
-                worker.encode_chunk(cube, str(workdir), "input")
+                encode_chunk(cube, str(workdir), "input")
                 (workdir / "request.json").write_text(json.dumps({"code": code, "context": context}))
             except OSError as exc:
                 if exc.errno != errno.ENOSPC:
@@ -151,7 +152,7 @@ class ForkServerClient:
 
 def _result(workdir: Path, answer: dict, limits: UdfLimits):
     if answer.get("exit") == 0 and (workdir / "output.npy").exists():
-        return worker.decode_chunk(str(workdir), "output")
+        return decode_chunk(str(workdir), "output")
     failure = _read_json(workdir / "error.json")
     if answer.get("timed_out"):
         raise errors.UdfFailed(f"The UDF ran longer than {limits.timeout:g} s on one chunk and was stopped "

@@ -1,12 +1,12 @@
 """The sandboxed side of Python UDFs: a fork server that runs each chunk in a fresh, limited process.
 
-Started by sandbox.py (never imported into a server process except for the chunk codec below) as
+Started by sandbox.py as (a server process imports this module only for ``MINIMAL_ENV``)
 
     unshare --net --mount --pid --fork --kill-child python -I worker.py BASE UID_BASE SPOOL_MB
 
 so it lives in its own network namespace (no interface but a downed loopback: no network), mount
 namespace and PID namespace (it is PID 1: when it ends, every process left in the namespace is killed).
-It then builds a root of its own (a tmpfs holding read-only binds of the Python installation and
+It then builds a root of its own (jail.py: a tmpfs holding read-only binds of the Python installation and
 /usr, a few device nodes and a tmpfs of SPOOL_MB MiB at /spool, which the server reaches through
 /proc/<pid>/root), chroots into it, imports numpy, xarray and
 openeo once (about a second: the reason for a fork server) and answers requests on stdin, one JSON line
@@ -16,16 +16,15 @@ each: {"id", "dir", "memory", "cpu", "timeout"}. For each it forks a child that:
 * takes the uid ``UID_BASE + its pid`` (unique among running chunks of this server) and drops every
   privilege, after limits on address space, CPU seconds, processes, file size and open files,
 * runs the user's code with ``openeo.udf.run_code.run_udf_code`` on the chunk in /spool/<dir>
-  (``input.npy`` + ``input.json``: values and labels, never pickles) and writes ``output.*`` or
+  (``input.npy`` + ``input.json``: chunk_codec.py, never pickles) and writes ``output.*`` or
   ``error.json`` (the UDF's traceback).
 
-The server answers one JSON line per finished chunk: {"id", "exit", "signal", "timed_out", "cpu"}.
+The server answers one JSON line per finished chunk: {"id", "exit", "timed_out", "cpu"}.
 A chunk over its wall-clock timeout is killed with every process of its uid (fork bombs included).
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import resource
@@ -38,109 +37,18 @@ import traceback
 
 import numpy as np
 
+if __package__:  # imported from the package (sandbox.py reads MINIMAL_ENV)
+    from backend.processing.udf.chunk_codec import decode_chunk, encode_chunk
+    from backend.processing.udf.jail import PR_SET_NO_NEW_PRIVS, enter_jail, libc
+else:  # run as a script (python -I worker.py): its sibling modules, never an installed copy
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from chunk_codec import decode_chunk, encode_chunk
+    from jail import PR_SET_NO_NEW_PRIVS, enter_jail, libc
+
 MINIMAL_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-DEVICES = ("null", "zero", "random", "urandom")
 MAX_PROCESSES = 32  # per chunk (its own uid): a fork bomb stops here
 MAX_OPEN_FILES = 256
-
-
-# --- chunk codec (also imported by sandbox.py): values as .npy, labels as JSON -----------------------
-
-def encode_chunk(array, directory: str, stem: str) -> None:
-    """An xarray.DataArray as ``stem.npy`` (numeric values, no pickle) and ``stem.json`` (dims, labels)."""
-    values = np.asarray(array.values)
-    if values.dtype.kind not in "biuf":
-        raise TypeError(f"a UDF cube must hold numbers, not {values.dtype} values")
-    coords = {}
-    for dim in array.dims:
-        if dim not in array.coords:
-            continue
-        labels = np.asarray(array.coords[dim].values)
-        if labels.dtype.kind == "M":
-            coords[dim] = {"kind": "datetime", "values": np.datetime_as_string(labels, unit="ns").tolist()}
-        else:
-            coords[dim] = {"kind": "values", "values": [_json_label(v) for v in labels.tolist()]}
-    with open(os.path.join(directory, stem + ".npy"), "wb") as file:
-        np.save(file, np.ascontiguousarray(values), allow_pickle=False)
-    with open(os.path.join(directory, stem + ".json"), "w") as file:
-        json.dump({"dims": list(array.dims), "coords": coords, "name": _json_label(array.name)}, file)
-
-
-def decode_chunk(directory: str, stem: str):
-    import xarray as xr
-
-    with open(os.path.join(directory, stem + ".json")) as file:
-        header = json.load(file)
-    # Mapped, not read: no copy of the values (the spool is memory-backed where /dev/shm exists);
-    # copy-on-write, so a UDF may change its input in place.
-    values = np.load(os.path.join(directory, stem + ".npy"), allow_pickle=False, mmap_mode="c")
-    coords = {}
-    for dim, coord in header["coords"].items():
-        labels = coord["values"]
-        coords[dim] = np.array(labels, dtype="datetime64[ns]") if coord["kind"] == "datetime" else np.array(labels)
-    return xr.DataArray(values, dims=header["dims"], coords=coords, name=header.get("name"))
-
-
-def _json_label(value):
-    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
-
-
-# --- the root of the sandbox ------------------------------------------------------------------------
-
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-PR_SET_NO_NEW_PRIVS = 38
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    encode = lambda text: None if text is None else text.encode()  # noqa: E731
-    if _libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
-
-
-def _read_only_paths() -> list[str]:
-    """The Python installation (interpreter, standard library, site-packages) and /usr: nothing else of
-    the host (no data directories, no /etc, no /home, no /root beyond the interpreter)."""
-    candidates = {"/usr", sys.prefix, sys.base_prefix, sys.exec_prefix}
-    candidates.update(path for path in sys.path if os.path.isdir(path))
-    real = sorted({os.path.realpath(path) for path in candidates} | candidates)
-    chosen: list[str] = []
-    for path in real:
-        if os.path.islink(path) or not os.path.isdir(path):
-            continue
-        if not any(path == kept or path.startswith(kept.rstrip("/") + "/") for kept in chosen):
-            chosen.append(path)
-    return chosen
-
-
-def enter_jail(root: str, spool_mb: int) -> None:
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount here reaches the host
-    os.makedirs(root, exist_ok=True)
-    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=755")
-    for path in _read_only_paths():
-        target = root + path
-        os.makedirs(target, exist_ok=True)
-        _mount(path, target, None, MS_BIND | MS_REC)
-        _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    for link in ("/bin", "/lib", "/lib64", "/sbin"):  # usr-merged systems: symlinks into /usr
-        if os.path.islink(link):
-            os.symlink(os.readlink(link), root + link)
-    os.makedirs(root + "/dev")
-    for device in DEVICES:
-        open(f"{root}/dev/{device}", "w").close()
-        _mount(f"/dev/{device}", f"{root}/dev/{device}", None, MS_BIND)
-    os.makedirs(root + "/proc")
-    _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # this PID namespace's only
-    # The only writable place: chunks' directories (each its uid's alone), in memory of a bounded size,
-    # so files a UDF writes can fill neither the host's disk nor its memory.
-    os.makedirs(root + "/spool")
-    _mount("tmpfs", root + "/spool", "tmpfs", MS_NOSUID | MS_NODEV, f"size={spool_mb}m,mode=711")
-    os.makedirs(root + "/tmp", mode=0o755)  # not writable: chunks would meet each other's files there
-    os.chroot(root)
-    os.chdir("/")
 
 
 # --- one chunk (in the forked child) ----------------------------------------------------------------
@@ -162,7 +70,7 @@ def _limit_and_drop(uid: int, memory: int, cpu: float, workdir: str) -> None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
-    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 
 def _udf_traceback(exc: BaseException) -> str:
