@@ -71,14 +71,14 @@ class ForkServerClient:
         atexit.register(self.close)
 
     def _start(self) -> subprocess.Popen:
-        rooted = os.geteuid() == 0
+        # Root is needed for a uid per chunk (without it, chunks could reach each other and the server).
+        if os.geteuid() != 0:
+            raise SandboxUnavailable("the UDF sandbox needs the server to run as root (namespaces, a uid per chunk)")
         unshare = shutil.which("unshare")
         if unshare is None:
             raise SandboxUnavailable("the `unshare` command (util-linux) is not installed")
-        namespaces = ["--net", "--mount", "--pid", "--fork", "--kill-child"]
-        if not rooted:  # a user namespace gives the other namespaces without root (no uid per chunk then)
-            namespaces = ["--user", "--map-root-user", *namespaces]
-        uid_base = UID_BASE + (os.getpid() % 1000) * 2**22 if rooted else 0
+        namespaces = ["--net", "--mount", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
+        uid_base = UID_BASE + (os.getpid() % 1000) * 2**22
         command = [unshare, *namespaces, sys.executable, "-I", str(WORKER), str(self.base), str(uid_base),
                    str(self.spool_mb)]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

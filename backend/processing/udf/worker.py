@@ -2,10 +2,11 @@
 
 Started by sandbox.py as (a server process imports this module only for ``MINIMAL_ENV``)
 
-    unshare --net --mount --pid --fork --kill-child python -I worker.py BASE UID_BASE SPOOL_MB
+    unshare --net --mount --pid --ipc --uts --fork --kill-child python -I worker.py BASE UID_BASE SPOOL_MB
 
 so it lives in its own network namespace (no interface but a downed loopback: no network), mount
-namespace and PID namespace (it is PID 1: when it ends, every process left in the namespace is killed).
+namespace, PID namespace (it is PID 1: when it ends, every process left in the namespace is killed),
+IPC and UTS namespaces.
 It then builds a root of its own (jail.py: a tmpfs holding read-only binds of the Python installation and
 /usr, a few device nodes and a tmpfs of SPOOL_MB MiB at /spool, which the server reaches through
 /proc/<pid>/root), chroots into it, imports numpy, xarray and
@@ -54,8 +55,7 @@ MAX_OPEN_FILES = 256
 # --- one chunk (in the forked child) ----------------------------------------------------------------
 
 def _limit_and_drop(uid: int, memory: int, cpu: float, workdir: str) -> None:
-    if uid:
-        os.chown(workdir, uid, uid)
+    os.chown(workdir, uid, uid)
     os.chmod(workdir, 0o700)
     with open("/proc/self/statm") as file:  # the runtime's own mappings are not the UDF's allowance
         mapped = int(file.read().split()[0]) * resource.getpagesize()
@@ -66,10 +66,9 @@ def _limit_and_drop(uid: int, memory: int, cpu: float, workdir: str) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (memory, memory))
     resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if uid:
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 
@@ -142,8 +141,7 @@ def _child(request: dict, uid: int) -> None:
         os.close(opened)
     os.closerange(3, 1024)
     for path in ("stdout.txt", "stderr.txt"):
-        if uid:
-            os.chown(os.path.join(workdir, path), uid, uid)
+        os.chown(os.path.join(workdir, path), uid, uid)
     os.environ.update(HOME=workdir, TMPDIR=workdir)
     _limit_and_drop(uid, int(request["memory"]), float(request["cpu"]), workdir)
     os.chdir(workdir)
@@ -191,12 +189,12 @@ class ForkServer:
             try:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                _child(request, self.uid_base + os.getpid() if self.uid_base else 0)
+                _child(request, self.uid_base + os.getpid())
             except BaseException:  # noqa: BLE001 - setting the child up failed: say so, never return
                 _write_error(os.path.join("/spool", os.path.basename(request["dir"])), "setup",
                              traceback.format_exc())
             os._exit(2)
-        self.running[pid] = {"id": request["id"], "uid": self.uid_base + pid if self.uid_base else 0, "timed_out": False,
+        self.running[pid] = {"id": request["id"], "uid": self.uid_base + pid, "timed_out": False,
                              "deadline": time.monotonic() + float(request["timeout"])}
 
     def collect(self) -> None:
@@ -232,8 +230,6 @@ class ForkServer:
     def kill_uid(self, uid: int) -> None:
         """Every process of this uid in our namespace, a fork bomb's too: a child that takes the uid and
         signals all it may signal, again until none is left (processes forked meanwhile included)."""
-        if not uid:
-            return
         for _ in range(100):
             if not _has_processes(uid):
                 return
@@ -295,6 +291,8 @@ def _has_processes(uid: int) -> bool:
 
 def main() -> None:
     base, uid_base, spool_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    if uid_base <= 0:
+        sys.exit("worker.py: UID_BASE must be > 0 (chunks never run as root)")
     enter_jail(os.path.join(base, "root"), spool_mb)
     warm_up()
     os.write(1, (json.dumps({"ready": True}) + "\n").encode())
