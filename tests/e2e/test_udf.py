@@ -351,3 +351,23 @@ def test_apply_neighborhood_with_udf_sees_the_overlap(connection, tmp_path):
     cube = _cube(connection).apply_neighborhood(process=udf, size=size, overlap=overlap)
     result = _download(cube, tmp_path / "out.nc")
     np.testing.assert_allclose(result.transpose(*reference.dims).values, reference.values * 3, rtol=1e-6)
+
+
+def test_reduce_dimension_bands_with_an_ndvi_udf(connection, tmp_path):
+    reference = _download(_cube(connection), tmp_path / "in.nc")
+    udf = _udf("""
+        import xarray
+
+        def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:
+            red, nir = cube.sel(bands="B04"), cube.sel(bands="B08")
+            return (nir - red) / (nir + red)
+        """)
+    _cube(connection).reduce_dimension(dimension="bands", reducer=udf).download(tmp_path / "out.nc",
+                                                                                 format="netCDF")
+    with xr.open_dataset(tmp_path / "out.nc") as dataset:
+        [name] = [n for n, v in dataset.data_vars.items() if {"x", "y"} <= set(v.dims)]
+        actual = dataset[name].load()
+    red, nir = reference.sel(bands="B04"), reference.sel(bands="B08")
+    expected = (nir - red) / (nir + red)
+    np.testing.assert_allclose(actual.transpose(*expected.dims).values, expected.values, rtol=1e-5)
+    assert np.nanmax(actual.values) > 0.5  # fields in June
