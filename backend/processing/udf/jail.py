@@ -59,7 +59,11 @@ def enter_jail(root: str, spool_mb: int) -> None:
     # The only writable place: chunks' directories (each its uid's alone), in memory of a bounded size,
     # so files a UDF writes can fill neither the host's disk nor its memory.
     os.makedirs(root + "/spool")
-    _mount("tmpfs", root + "/spool", "tmpfs", MS_NOSUID | MS_NODEV, f"size={spool_mb}m,mode=711")
+    options = f"size={spool_mb}m,mode=711"
+    try:  # huge pages: a 50 MB chunk is written in about half the time
+        _mount("tmpfs", root + "/spool", "tmpfs", MS_NOSUID | MS_NODEV, options + ",huge=within_size")
+    except OSError:  # a kernel without transparent huge pages for tmpfs
+        _mount("tmpfs", root + "/spool", "tmpfs", MS_NOSUID | MS_NODEV, options)
     os.makedirs(root + "/tmp", mode=0o755)  # not writable: chunks would meet each other's files there
     os.chroot(root)
     os.chdir("/")
