@@ -40,12 +40,19 @@ class RunContext:
     udp_stack: list[str] = field(default_factory=list)
     log: Callable[..., None] = _log_message  # (level, message, code=, data=) of processes such as inspect
     input_values: int = 0  # values of the cubes the graph loaded (usage: input megapixels)
+    inputs: list[dict] = field(default_factory=list)  # the items loaded (provenance.input_entries)
+
+    def record_items(self, collection: str, items) -> None:
+        """Note the STAC items a load read (the result's provenance)."""
+        from backend.processing.provenance import input_entries
+
+        self.inputs.extend(input_entries(collection, items))
 
     def __getstate__(self) -> dict:
         # Callbacks may travel inside Dask graphs to cluster workers: the services (DB engine, caches)
         # and lookups stay behind; a worker never needs them once the graph is built.
         state = dict(self.__dict__)
-        state.update(services=None, udp_lookup=_no_udp, outputs=[], log=_log_message)
+        state.update(services=None, udp_lookup=_no_udp, outputs=[], log=_log_message, inputs=[])
         return state
 
 
