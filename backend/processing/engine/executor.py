@@ -13,6 +13,7 @@ from typing import Any, Callable
 from apicore import errors
 from backend.processing.engine.graph import Graph
 from backend.processing.engine.implementations import Implementations, checked_arguments
+from backend.processing.namespaces import is_url, process_at
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ class Executor:
             udp = self.context.udp_lookup(process_id)
             if udp is not None:
                 return self._call_udp(process_id, udp, arguments, node_id)
+        if is_url(namespace):  # a published process of this or another backend
+            return self._call_udp(process_id, process_at(namespace, process_id, self.context), arguments, node_id)
         raise errors.ProcessUnsupported(process=process_id, namespace=namespace or "backend")
 
     def _call_udp(self, process_id: str, udp: dict, arguments: dict[str, Any], node_id: str) -> Any:
