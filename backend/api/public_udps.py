@@ -18,14 +18,13 @@ from flask import Blueprint, jsonify, request
 
 from apicore import errors
 from apicore.views.context import api_root
+from apicore.views.process_graphs import PROCESS_ID, SUMMARY_KEYS
 from backend.api.context import services
+from backend.processing.namespaces import PUBLIC_PATH
 
 bp = Blueprint("public_udps", __name__)
 
-PUBLIC_PATH = "public/process_graphs"
-PROCESS_ID = re.compile(r"^\w+$")
 OWNER_ID = re.compile(r"^[0-9a-f]{1,64}$")
-SUMMARY_KEYS = ("id", "summary", "description", "categories", "parameters", "returns", "deprecated", "experimental")
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 
 
