@@ -1,7 +1,8 @@
 """Published user-defined processes (stored with ``"public": true``), readable without a token:
 
     GET /public/process_graphs                          the catalogue: id, summary, description, parameters,
-                                                        returns, owner, canonical URL; paged (limit, next)
+                                                        returns, owner, canonical URL, cost hint (median
+                                                        credits of its last 20 calling runs); paged
     GET /public/process_graphs/{owner id}/{process id}  the process description, as JSON
 
 The second URL is what the owner's ``GET /process_graphs/{id}`` links as ``canonical`` and what anyone
@@ -43,9 +44,14 @@ def catalogue():
     after = _after(request.args.get("page"))
     rows = services().udps.published(limit + 1, after)
     root = api_root()
-    processes = [{**{k: spec[k] for k in SUMMARY_KEYS if k in spec}, "owner": owner_name,
-                  "links": [canonical_link(root, owner_id, spec.get("id", ""))]}
-                 for owner_id, owner_name, spec in rows[:limit]]
+    hints = services().udps.cost_hints([(owner_id, spec.get("id", "")) for owner_id, _, spec in rows[:limit]])
+    processes = []
+    for owner_id, owner_name, spec in rows[:limit]:
+        entry = {**{k: spec[k] for k in SUMMARY_KEYS if k in spec}, "owner": owner_name,
+                 "links": [canonical_link(root, owner_id, spec.get("id", ""))]}
+        if (owner_id, spec.get("id", "")) in hints:  # the credits whole runs calling it cost lately
+            entry["cost_hint"] = hints[(owner_id, spec.get("id", ""))]
+        processes.append(entry)
     links = [{"rel": "self", "href": f"{root}/{PUBLIC_PATH}", "type": "application/json"}]
     if len(rows) > limit:
         owner_id, _, spec = rows[limit - 1]

@@ -210,6 +210,8 @@ class JobRunner:
             costs = billing.settle(self.ledger, self.settings.plans, claim, usage)
             if self.store.finish(self.owner, claim.job_id, published, usage, costs):
                 self._remove_previous_runs(claim.job_id, run_id)
+                for owner_id, process_id in job.context.published_calls:
+                    self.services.udps.record_run(owner_id, process_id, costs)
                 self._log(claim, "info", f"Finished in {usage['duration']['value']:.1f} s: {', '.join(assets)}; "
                                          f"costs {costs:g} credits.")
             else:  # stopped, deleted or re-queued meanwhile: this run's files are not wanted

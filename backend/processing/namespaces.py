@@ -50,6 +50,8 @@ def _own_public(namespace: str, process_id: str, run_context: Any) -> dict | Non
         return None
     owner_id, named = unquote(match.group(1)), unquote(match.group(2))
     spec = services.udps.get_public(owner_id, named) if named == process_id else None
+    if spec and hasattr(run_context, "published_calls"):
+        run_context.published_calls.add((owner_id, named))  # its cost hint counts this run's costs
     return spec or {}
 
 

@@ -41,6 +41,19 @@ class UserDefinedProcess(Base):
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+class PublicUdpRun(Base):
+    """The credits of one run that called a published UDP (the catalogue's cost hint); append-only."""
+
+    __tablename__ = "public_udp_runs"
+    __table_args__ = (Index("ix_public_udp_runs_process", "owner_id", "process_id", "created"),)
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner_id: Mapped[str] = mapped_column(String(64))
+    process_id: Mapped[str] = mapped_column(String(255))
+    costs: Mapped[float] = mapped_column(Float)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Job(Base):
     """A batch job. ``status`` follows the openEO API; lease_* belong to the runner executing it."""
 

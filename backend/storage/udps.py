@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import statistics
+
 from sqlalchemy import select, tuple_
 
 from backend.storage.db import Database
-from backend.storage.models import User, UserDefinedProcess
+from backend.storage.models import PublicUdpRun, User, UserDefinedProcess
 
 
 class UdpStore:
@@ -49,6 +51,24 @@ class UdpStore:
             query = query.where(tuple_(UserDefinedProcess.user_id, UserDefinedProcess.process_id) > tuple_(*after))
         with self.db.session() as session:
             return [(row.user_id, name, dict(row.spec)) for row, name in session.execute(query)]
+
+    def record_run(self, owner_id: str, process_id: str, costs: float) -> None:
+        """The credits a run that called this published process cost (its caller's whole run)."""
+        with self.db.session() as session:
+            session.add(PublicUdpRun(owner_id=owner_id, process_id=process_id, costs=float(costs)))
+
+    def cost_hints(self, keys: list[tuple[str, str]], recent: int = 20) -> dict[tuple[str, str], dict]:
+        """Per (owner id, process id): the median credits of its last ``recent`` runs and how many those are."""
+        hints = {}
+        with self.db.session() as session:
+            for owner_id, process_id in keys:
+                costs = list(session.scalars(
+                    select(PublicUdpRun.costs).where(PublicUdpRun.owner_id == owner_id,
+                                                     PublicUdpRun.process_id == process_id)
+                    .order_by(PublicUdpRun.created.desc(), PublicUdpRun.run_id.desc()).limit(recent)))
+                if costs:
+                    hints[(owner_id, process_id)] = {"credits_median": statistics.median(costs), "runs": len(costs)}
+        return hints
 
     def delete(self, user_id: str, process_id: str) -> bool:
         with self.db.session() as session:

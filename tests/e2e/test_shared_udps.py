@@ -49,8 +49,12 @@ def test_a_published_process_is_public_and_callable_by_url_namespace(live_server
     assert anonymous.status_code == 200 and anonymous.json()["process_graph"] == FAHRENHEIT
     assert anonymous.json()["id"] == "fahrenheit"
 
-    assert bob.execute(call("fahrenheit", url, 100)) == pytest.approx(212)
-    assert bob.execute(call("fahrenheit", url, -40)) == pytest.approx(-40)
+    costs = []
+    for celsius, fahrenheit in ((100, 212), (-40, -40), (0, 32)):
+        response = bob.post("/result", json={"process": {"process_graph": call("fahrenheit", url, celsius)}},
+                            expected_status=200)
+        assert response.json() == pytest.approx(fahrenheit)
+        costs.append(float(response.headers["OpenEO-Costs"]))
     assert bob.validate_process_graph(call("fahrenheit", url, 10)) == []
     problems = bob.validate_process_graph(call("celsius", url, 10))  # the URL names another process
     assert problems and problems[0]["code"] == "ProcessUnsupported" and "id 'celsius'" in problems[0]["message"]
@@ -59,6 +63,7 @@ def test_a_published_process_is_public_and_callable_by_url_namespace(live_server
     entry = next(p for p in listed["processes"] if p["links"][0]["href"] == url)
     assert (entry["id"], entry["owner"], entry["summary"]) == ("fahrenheit", users[0][0], "Celsius to Fahrenheit")
     assert entry["parameters"][0]["name"] == "celsius" and "process_graph" not in entry
+    assert entry["cost_hint"] == {"credits_median": pytest.approx(sorted(costs)[1]), "runs": 3}  # not validations
 
 
 def test_unpublishing_withdraws_the_url(live_server, users):

@@ -42,6 +42,7 @@ class RunContext:
     log: Callable[..., None] = _log_message  # (level, message, code=, data=) of processes such as inspect
     input_values: int = 0  # values of the cubes the graph loaded (usage: input megapixels)
     inputs: list[dict] = field(default_factory=list)  # the items loaded (provenance.input_entries)
+    published_calls: set[tuple[str, str]] = field(default_factory=set)  # this backend's published UDPs run
 
     def record_items(self, collection: str, items) -> None:
         """Note the STAC items a load read (the result's provenance)."""
@@ -53,7 +54,8 @@ class RunContext:
         # Callbacks may travel inside Dask graphs to cluster workers: the services (DB engine, caches)
         # and lookups stay behind; a worker never needs them once the graph is built.
         state = dict(self.__dict__)
-        state.update(services=None, udp_lookup=_no_udp, outputs=[], log=_log_message, inputs=[])
+        state.update(services=None, udp_lookup=_no_udp, outputs=[], log=_log_message, inputs=[],
+                     published_calls=set())
         return state
 
 
