@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pytest
 import requests
@@ -36,7 +37,7 @@ def test_endpoints_are_exactly_the_registered_routes(live_server, api):
     """Every listed path answers (not 404/405) and every registered API route is listed."""
     caps = requests.get(f"{api}/").json()
     listed = {(e["path"], m) for e in caps["endpoints"] for m in e["methods"]}
-    registered = {(r.rule.removeprefix("/openeo/1.2").replace("<", "{").replace(">", "}"), m)
+    registered = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", r.rule.removeprefix("/openeo/1.2")), m)
                   for r in live_server.app.url_map.iter_rules()
                   if r.rule.startswith("/openeo/1.2") and "/.well-known/" not in r.rule
                   for m in r.methods - {"HEAD", "OPTIONS"}}
