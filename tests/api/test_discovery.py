@@ -52,7 +52,7 @@ def test_endpoints_are_exactly_the_registered_routes(live_server, api):
 def test_conformance_and_formats_and_udf_runtimes(api):
     assert "https://api.openeo.org/1.2.0" in requests.get(f"{api}/conformance").json()["conformsTo"]
     formats = requests.get(f"{api}/file_formats").json()
-    assert set(formats["input"]) == {"GeoJSON", "JSON"}  # load_url
+    assert list(formats["input"]) == ["GeoJSON", "JSON", "GTiff", "netCDF"]  # load_url, load_uploaded_files
     assert {"GTiff", "netCDF", "JSON", "CSV", "PNG", "Zarr"} <= set(formats["output"])
     for spec in [*formats["input"].values(), *formats["output"].values()]:
         assert spec["gis_data_types"] and isinstance(spec["parameters"], dict)
