@@ -264,3 +264,25 @@ def test_capabilities_list_the_file_endpoints(live_server):
     endpoints = requests.get(f"{live_server.url}/").json()["endpoints"]
     assert {"path": "/files", "methods": ["GET"]} in endpoints
     assert {"path": "/files/{path}", "methods": ["DELETE", "GET", "PUT"]} in endpoints
+
+
+def test_overlapping_uploads_never_exceed_the_quota_together(quota_server):
+    headers = quota_server.auth_headers()
+    start = threading.Barrier(4)
+    statuses: dict[str, tuple[int, str | None]] = {}
+
+    def upload(name: str) -> None:
+        start.wait()
+        response = requests.put(f"{quota_server.url}/files/{name}", headers=headers, data=os.urandom(45_000))
+        statuses[name] = (response.status_code, None if response.ok else response.json()["code"])
+
+    threads = [threading.Thread(target=upload, args=(f"part{i}.bin",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = requests.get(f"{quota_server.url}/files", headers=headers).json()["files"]
+    assert sum(entry["size"] for entry in stored) <= 100_000
+    assert sorted(entry["path"] for entry in stored) == sorted(n for n, (code, _) in statuses.items() if code == 200)
+    assert 1 <= len(stored) <= 2  # 45 kB each in 100 kB: at most two fit; the refused ones said why
+    assert all(status == (400, "StorageQuotaExceeded") for status in statuses.values() if status[0] != 200)
