@@ -147,3 +147,20 @@ def test_validation_checks_format_options_and_paths(live_server):
         node = {**graph["load"], "arguments": {**graph["load"]["arguments"], **change}}
         found = con.validate_process_graph({**graph, "load": node})
         assert [error["code"] for error in found] == [code], found
+
+
+def test_batch_job_reads_the_uploaded_geotiff_on_the_cluster(scene, job_runner, tmp_path):
+    from tests.e2e.test_batch_jobs import wait_for
+
+    con, data = scene
+    graph = {"load": _load("in/scene.tif", "GTiff"), "diff": _band_difference("load"), "save": _save("diff")}
+    job = con.create_job(graph, title="uploaded file")
+    job.start()
+    metadata = wait_for(job, {"finished", "error"}, timeout=180)
+    assert metadata["status"] == "finished", [entry["message"] for entry in job.logs()]
+    downloaded = job.get_results().download_files(tmp_path / "job")
+    tif = next(path for path in downloaded if path.suffix == ".tif")
+    with rasterio.open(tif) as result:
+        values = result.read(1)
+    expected = data[1].astype("float32") - data[0].astype("float32")
+    np.testing.assert_array_equal(values.ravel()[1:], expected.ravel()[1:])
