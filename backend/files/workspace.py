@@ -98,7 +98,7 @@ class LocalWorkspaces:
         uploads.mkdir(parents=True, exist_ok=True)
         temp = uploads / secrets.token_hex(12)
         try:
-            written = _copy(body, temp, allowance, path, self)
+            written = self._stream(body, temp, allowance, path)
             with self._locked(base):
                 target = _resolve(base, path, create=True)
                 existing = self._existing_size(base, path)
@@ -144,6 +144,20 @@ class LocalWorkspaces:
         _refuse_non_file(path, info)
         return info.st_size
 
+    def _stream(self, body: BinaryIO, temp: Path, allowance: int, path: str) -> int:
+        """``body`` into ``temp`` block by block; StorageQuotaExceeded as soon as it outgrows ``allowance``."""
+        written = 0
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                block = body.read(BLOCK)
+                if not block:
+                    return written
+                written += len(block)
+                if written > allowance:
+                    self._check_quota(path, self.quota - allowance + written, written)
+                out.write(block)
+
     def _check_quota(self, path: str, total: int, size: int) -> None:
         if total > self.quota:
             raise errors.StorageQuotaExceeded(
@@ -160,21 +174,6 @@ class LocalWorkspaces:
             yield
         finally:
             os.close(fd)
-
-
-def _copy(body: BinaryIO, temp: Path, allowance: int, path: str, workspaces: LocalWorkspaces) -> int:
-    """Stream ``body`` into ``temp`` block by block; StorageQuotaExceeded as soon as it outgrows ``allowance``."""
-    written = 0
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        while True:
-            block = body.read(BLOCK)
-            if not block:
-                return written
-            written += len(block)
-            if written > allowance:
-                workspaces._check_quota(path, workspaces.quota - allowance + written, written)
-            out.write(block)
 
 
 def _resolve(base: Path, path: str, *, create: bool) -> Path:
