@@ -22,8 +22,7 @@ class BackendFiles:
         return Page({"files": [entry.document() for entry in entries]}, entries[-1].path if more else None)
 
     def download(self, caller: User, path: str) -> Download:
-        local = self.workspaces.file(caller.user_id, path)
-        return Download(media_type="application/octet-stream", path=local, filename=path.rsplit("/", 1)[-1])
+        return self.workspaces.download(caller.user_id, path)
 
     def upload(self, caller: User, path: str, body: BinaryIO, length: int | None) -> dict:
         return self.workspaces.write(caller.user_id, path, body, length).document()

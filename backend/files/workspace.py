@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from apicore import errors
+from apicore.services import Download
 
 BLOCK = 1024 * 1024  # bytes read from the request per write: an upload's memory
 UPLOADS = ".uploads"
@@ -78,36 +79,42 @@ class LocalWorkspaces:
         _refuse_non_file(path, info)
         return target
 
-    def usage(self, user_id: str, *, uploads: bool = False) -> int:
-        """Bytes of the user's files (and of uploads in progress, with ``uploads``)."""
-        base = self.user_dir(user_id)
-        total = sum(st.st_size for _, st in _walk(base, ""))
-        if uploads:
-            total += sum(st.st_size for _, st in _walk(base / UPLOADS, "", hidden=True))
-        return total
+    def download(self, user_id: str, path: str) -> Download:
+        local = self.file(user_id, path)
+        return Download(media_type="application/octet-stream", path=local, filename=path.rsplit("/", 1)[-1])
+
+    def usage(self, user_id: str) -> int:
+        """Bytes of the user's stored files."""
+        return sum(st.st_size for _, st in _walk(self.user_dir(user_id), ""))
 
     # -- writing --------------------------------------------------------------------------------------
 
     def write(self, user_id: str, path: str, body: BinaryIO, length: int | None) -> FileEntry:
+        """Stream ``body`` into a temporary file of the user's local area, then put it in place (``_commit``)
+        under the user's lock; the quota counts stored files and uploads in progress."""
         base = self.user_dir(user_id)
-        existing = self._existing_size(base, path)  # also refuses a folder, a symlink, a file as folder
+        existing = self._existing_size(user_id, path)  # also refuses a folder, a symlink, a file as folder
+        used = self.usage(user_id) + _uploads_size(base) - existing
         if length is not None:
-            self._check_quota(path, self.usage(user_id, uploads=True) - existing + length, length)
-        allowance = self.quota - self.usage(user_id, uploads=True) + existing
+            self._check_quota(path, used + length, length)
         uploads = base / UPLOADS
         uploads.mkdir(parents=True, exist_ok=True)
         temp = uploads / secrets.token_hex(12)
         try:
-            written = self._stream(body, temp, allowance, path)
+            written = self._stream(body, temp, self.quota - used, path)
             with self._locked(base):
-                target = _resolve(base, path, create=True)
-                existing = self._existing_size(base, path)
+                existing = self._existing_size(user_id, path)
                 self._check_quota(path, self.usage(user_id) - existing + written, written)
-                os.replace(temp, target)
-                info = os.lstat(target)
+                return self._commit(user_id, path, temp)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+
+    def _commit(self, user_id: str, path: str, temp: Path) -> FileEntry:
+        """Put the complete upload ``temp`` at ``path`` (an atomic rename here)."""
+        target = _resolve(self.user_dir(user_id), path, create=True)
+        os.replace(temp, target)
+        info = os.lstat(target)
         return FileEntry(path, info.st_size, info.st_mtime)
 
     def delete(self, user_id: str, path: str) -> None:
@@ -129,10 +136,10 @@ class LocalWorkspaces:
 
     # -- helpers --------------------------------------------------------------------------------------
 
-    def _existing_size(self, base: Path, path: str) -> int:
+    def _existing_size(self, user_id: str, path: str) -> int:
         """Size of the file an upload to ``path`` replaces (0 if none); refuses a folder or special file."""
         try:
-            target = _resolve(base, path, create=False)
+            target = _resolve(self.user_dir(user_id), path, create=False)
         except errors.FileNotFound:
             return 0  # a folder on the way does not exist yet
         info = _lstat(target)
@@ -174,6 +181,11 @@ class LocalWorkspaces:
             yield
         finally:
             os.close(fd)
+
+
+def _uploads_size(base: Path) -> int:
+    """Bytes of the uploads in progress in a user's local area (their temporary files)."""
+    return sum(st.st_size for _, st in _walk(base / UPLOADS, "", hidden=True))
 
 
 def _resolve(base: Path, path: str, *, create: bool) -> Path:
