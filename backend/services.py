@@ -47,15 +47,15 @@ class Services:
     ledger: Ledger
     results: ResultStorage
     sync_slots: SyncSlots  # this process's synchronous computations (POST /result, warm-up)
-    files: LocalWorkspaces  # users' uploaded files (/files, load_uploaded_files)
+    files: LocalWorkspaces  # users' uploaded files (/files, load_uploaded_files); FsspecWorkspaces is one too
 
 
 def build_services(settings: Settings, migrate: bool = True) -> Services:
     """Every part; `migrate=False`: a process that must find the schema current (see storage/schema.py)."""
     from backend.accounting.ledger import Ledger
     from backend.auth.authenticate import Authenticator
-    from backend.files.workspace import LocalWorkspaces
     from backend.auth.basic_tokens import BasicTokenSigner
+    from backend.files import open_workspaces
     from backend.auth.oidc import OidcValidator
     from backend.jobs.logs import JobLogs
     from backend.jobs.signing import UrlSigner
@@ -77,7 +77,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         ledger=Ledger(db, settings.free_credits, settings.monthly_free_credits),
         jobs=JobStore(db), job_logs=JobLogs(db), result_urls=UrlSigner(key, settings.result_url_ttl),
         results=open_result_storage(settings),
-        files=LocalWorkspaces(settings.resolved_files_dir, settings.files_quota_bytes),
+        files=open_workspaces(settings),
         settings=settings, db=db, users=users, udps=UdpStore(db), authenticator=authenticator,
         collections=build_collection_registry(settings), processes=processes,
         implementations=build_implementations(processes),

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
                         "\"key\": \"...\", \"secret\": \"...\"}; unset = the AWS_* environment")
     files_dir: Path | None = Field(None, description="Users' uploaded files (/files), one folder per user; "
                                                      "default <data_dir>/files")
+    files_url: str | None = Field(None, description="Store uploaded files at this fsspec URL instead (s3://bucket/"
+                                                    "prefix; needs the `s3` extra); files_dir then stages uploads")
+    files_storage_options: dict[str, Any] = Field({}, description="fsspec options for files_url (JSON), as "
+                                                                  "results_storage_options")
     files_quota_bytes: int = Field(1024 ** 3, gt=0, description="Bytes of uploaded files each user may keep "
                                                                 "(400 StorageQuotaExceeded above)")
     result_url_ttl: int = Field(7 * 24 * 3600, gt=0, description="Lifetime of signed result download URLs, seconds")

@@ -1,4 +1,4 @@
-"""The backend's file workspace (apicore.services.FilesService) over its local workspaces."""
+"""The backend's file workspace (apicore.services.FilesService) over its workspaces (local or fsspec)."""
 
 from __future__ import annotations
 
