@@ -38,7 +38,7 @@ def quota_server(tmp_path_factory):
 
 def test_client_round_trip_with_folders(live_server, tmp_path):
     con = _client(live_server)
-    sources = {"notes.txt": b"hello\n", "rasters/2024/b04.tif": os.urandom(200_000),  # > max_request_bytes
+    sources = {"empty.txt": b"", "notes.txt": b"hello\n", "rasters/2024/b04.tif": os.urandom(200_000),  # > max_request_bytes
                "rasters/readme (v2).md": b"# readme\n"}
     for target, content in sources.items():
         source = tmp_path / target.replace("/", "_")
@@ -55,6 +55,7 @@ def test_client_round_trip_with_folders(live_server, tmp_path):
 
     con.get_file("rasters/2024/b04.tif").delete()
     con.get_file("notes.txt").delete()
+    con.get_file("empty.txt").delete()
     assert [str(f.path) for f in con.list_files()] == ["rasters/readme (v2).md"]
     assert not (_workspace(live_server, con) / "rasters" / "2024").exists()  # emptied folders go
     con.get_file("rasters/readme (v2).md").delete()
@@ -215,7 +216,7 @@ def test_quota_refuses_with_nothing_half_written(quota_server, tmp_path):
     with pytest.raises(OpenEoApiError) as caught:
         con.upload_file(too_big, target="keep/second.bin")
     assert (caught.value.http_status_code, caught.value.code) == (400, "StorageQuotaExceeded")
-    assert "100,000" in caught.value.message or "97.7 KiB" in caught.value.message
+    assert "quota of 97.7 KiB" in caught.value.message and "'keep/second.bin' (48.8 KiB)" in caught.value.message
 
     # Streamed without Content-Length (chunked): refused while streaming, nothing kept either.
     headers = {"Authorization": f"Bearer {con.auth.bearer}"}
