@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, send_file
 from werkzeug.routing import PathConverter
 
 from apicore import errors
@@ -57,7 +57,14 @@ def list_files():
 @bp.get("/files/<filepath:path>", merge_slashes=False)
 def download_file(path: str):
     caller = require_caller()
-    return download_response(api().files.download(caller, checked_file_path(path)))
+    download = api().files.download(caller, checked_file_path(path))
+    if download.path is None:
+        return download_response(download)
+    try:  # a local file: werkzeug answers HEAD, Range (206/416) and conditional requests
+        return send_file(download.path, mimetype=download.media_type, download_name=download.filename,
+                         conditional=True, etag=True)
+    finally:
+        download.close()
 
 
 @bp.put("/files/<filepath:path>", merge_slashes=False)

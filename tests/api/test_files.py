@@ -287,3 +287,17 @@ def test_overlapping_uploads_never_exceed_the_quota_together(quota_server):
     assert sorted(entry["path"] for entry in stored) == sorted(n for n, (code, _) in statuses.items() if code == 200)
     assert 1 <= len(stored) <= 2  # 45 kB each in 100 kB: at most two fit; the refused ones said why
     assert all(status == (400, "StorageQuotaExceeded") for status in statuses.values() if status[0] != 200)
+
+
+def test_downloads_answer_head_and_ranges(live_server):
+    headers, url = live_server.auth_headers(), live_server.url
+    content = os.urandom(100_000)
+    requests.put(f"{url}/files/r/range.bin", data=content, headers=headers).raise_for_status()
+    head = requests.head(f"{url}/files/r/range.bin", headers=headers)
+    assert (head.status_code, int(head.headers["Content-Length"])) == (200, 100_000)
+    assert head.headers["Accept-Ranges"] == "bytes"
+    part = requests.get(f"{url}/files/r/range.bin", headers={**headers, "Range": "bytes=1000-1999"})
+    assert (part.status_code, part.content) == (206, content[1000:2000])
+    assert part.headers["Content-Range"] == "bytes 1000-1999/100000"
+    beyond = requests.get(f"{url}/files/r/range.bin", headers={**headers, "Range": "bytes=200000-"})
+    assert beyond.status_code == 416
