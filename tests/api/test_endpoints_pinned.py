@@ -17,6 +17,8 @@ ENDPOINTS = [
     {"path": "/conformance", "methods": ["GET"]},
     {"path": "/credentials/basic", "methods": ["GET"]},
     {"path": "/file_formats", "methods": ["GET"]},
+    {"path": "/files", "methods": ["GET"]},
+    {"path": "/files/{path}", "methods": ["DELETE", "GET", "PUT"]},
     {"path": "/jobs", "methods": ["GET", "POST"]},
     {"path": "/jobs/{job_id}", "methods": ["DELETE", "GET", "PATCH"]},
     {"path": "/jobs/{job_id}/estimate", "methods": ["GET"]},

@@ -170,6 +170,8 @@ class _Walker:
             found = data_checks.check_save_result(arguments, invalid)
         elif process_id == "load_url" and self.context.output_formats:  # (a federation front skips both)
             found = data_checks.check_load_url(arguments, invalid)
+        elif process_id == "load_uploaded_files" and self.context.output_formats:
+            found = data_checks.check_load_uploaded_files(arguments, invalid)
         else:
             return
         for error in found:
