@@ -22,6 +22,7 @@ not two.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 import time
@@ -82,6 +83,7 @@ class FederatedMetadata:
         self._snapshots: dict[str, tuple[float, Snapshot]] = {}
         self._taking: dict[str, threading.Lock] = {}  # per path: held while its snapshot is taken
         self._merged: LRUCache = LRUCache(maxsize=64)
+        self._last_bodies: LRUCache = LRUCache(maxsize=256)  # (path, backend) -> (body digest, _Versioned)
 
     # -- snapshots --
 
@@ -109,8 +111,27 @@ class FederatedMetadata:
     def cached(self, upstream: Upstream, path: str) -> _Versioned:
         """One backend's document at ``path`` through the federation's cache (stale-while-revalidate)."""
         key = ("metadata", path, upstream.id, upstream.config.url)
-        return self.federation.metadata_cache.get_or_call(key, lambda: _Versioned(next(_generations),
-                                                                                  _fetch(upstream, path)))
+        return self.federation.metadata_cache.get_or_call(key, lambda: self._fetch(upstream, path, key))
+
+    def _fetch(self, upstream: Upstream, path: str, key: Hashable) -> _Versioned:
+        """The backend's document, fetched anew. A body byte-identical to the last one keeps its parsed
+        document and generation: nothing is parsed, and the merged answers built on it stay valid (an
+        uncached listing of unchanged backends costs the fan-out, not a re-merge)."""
+        try:
+            response = upstream.request("GET", path)
+        except BackendErrorResponse as error:
+            if path in OPTIONAL and error.status == 404:  # an endpoint it does not offer: none
+                return _Versioned(next(_generations), {})
+            raise
+        digest = hashlib.blake2b(response.content, digest_size=16).digest()
+        with self._lock:
+            last = self._last_bodies.get(key)
+        if last is not None and last[0] == digest:
+            return last[1]
+        versioned = _Versioned(next(_generations), upstream.json_object(response, f"GET /{path}"))
+        with self._lock:
+            self._last_bodies[key] = (digest, versioned)
+        return versioned
 
     def version(self, *paths: str) -> Hashable:
         """Changes whenever the merged answer of any of ``paths`` may. Stale snapshots of several paths
@@ -234,12 +255,3 @@ class FederatedMetadata:
                 entry for entry in entries if isinstance(entry, dict) and isinstance(entry.get("id"), str)
                 and (config is None or config.collections.allows(entry["id"]))]}
         return allowed
-
-
-def _fetch(upstream: Upstream, path: str) -> dict:
-    try:
-        return upstream.get_json(path)
-    except BackendErrorResponse as error:
-        if path in OPTIONAL and error.status == 404:
-            return {}
-        raise

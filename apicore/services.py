@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterable, NamedTuple, Protocol
+from typing import BinaryIO, Callable, Hashable, Iterable, NamedTuple, Protocol
 
 
 class Caller(Protocol):
@@ -176,6 +176,26 @@ class JobsService(Protocol):
         a failed job)."""
 
 
+class FilesService(Protocol):
+    """The caller's file workspace (``/files``). Paths arrive checked by the views
+    (``apicore/file_paths.py``): relative, ``/``-separated, safe names only."""
+
+    def listing(self, caller: Caller, limit: int | None, page: str | None) -> Page:
+        """``{"files": [{"path", "size", "modified"}]}`` sorted by path; ``page``: an opaque token from a
+        previous ``next``."""
+
+    def download(self, caller: Caller, path: str) -> Download:
+        """The file (FileNotFound; FileOperationUnsupported for a folder)."""
+
+    def upload(self, caller: Caller, path: str, body: BinaryIO, length: int | None) -> dict:
+        """Store ``body`` (read in blocks, never whole; ``length``: its Content-Length when sent) at ``path``,
+        replacing a file there; the new file's entry. All or nothing: a failed or refused upload
+        (StorageQuotaExceeded) leaves no trace and any previous file in place."""
+
+    def delete(self, caller: Caller, path: str) -> None:
+        """Delete a file and the folders it leaves empty (FileNotFound; FileOperationUnsupported for a folder)."""
+
+
 @dataclass(frozen=True)
 class OpenEOServices:
     """One implementation of every interface, and where the API is mounted."""
@@ -188,4 +208,5 @@ class OpenEOServices:
     processing: ProcessingService
     jobs: JobsService
     api_prefix: str  # e.g. /openeo/1.2
+    files: FilesService | None = None  # None: no /files routes (and none listed in the capabilities)
     public_url: str | None = None  # the server's public base URL; None: from the request's Host

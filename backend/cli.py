@@ -119,9 +119,15 @@ def users_list(ctx, data_dir) -> None:
 @data_dir_option
 @click.pass_context
 def users_remove(ctx, name: str, data_dir) -> None:
-    """Remove user NAME and everything they own."""
-    if not _user_store(ctx, data_dir).remove(name):
+    """Remove user NAME and everything they own (their uploaded files too)."""
+    from backend.files import open_workspaces
+
+    settings = _settings(ctx, data_dir=data_dir)
+    store = _user_store(ctx, data_dir)
+    user = next((user for user in store.list() if user.name == name), None)
+    if user is None or not store.remove(name):
         raise click.ClickException(f"no user '{name}'")
+    open_workspaces(settings).remove_user(user.user_id)
     click.echo(f"removed user {name}")
 
 

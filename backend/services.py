@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the parts are imported where they are built: importing this
     from backend.accounting.ledger import Ledger
     from backend.auth.authenticate import Authenticator
     from backend.catalog.registry import CollectionRegistry
+    from backend.files.workspace import LocalWorkspaces
     from backend.jobs.logs import JobLogs
     from backend.jobs.signing import UrlSigner
     from backend.jobs.storage import ResultStorage
@@ -46,6 +47,7 @@ class Services:
     ledger: Ledger
     results: ResultStorage
     sync_slots: SyncSlots  # this process's synchronous computations (POST /result, warm-up)
+    files: LocalWorkspaces  # users' uploaded files (/files, load_uploaded_files); FsspecWorkspaces is one too
 
 
 def build_services(settings: Settings, migrate: bool = True) -> Services:
@@ -53,6 +55,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     from backend.accounting.ledger import Ledger
     from backend.auth.authenticate import Authenticator
     from backend.auth.basic_tokens import BasicTokenSigner
+    from backend.files import open_workspaces
     from backend.auth.oidc import OidcValidator
     from backend.jobs.logs import JobLogs
     from backend.jobs.signing import UrlSigner
@@ -74,6 +77,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         ledger=Ledger(db, settings.free_credits, settings.monthly_free_credits),
         jobs=JobStore(db), job_logs=JobLogs(db), result_urls=UrlSigner(key, settings.result_url_ttl),
         results=open_result_storage(settings),
+        files=open_workspaces(settings),
         settings=settings, db=db, users=users, udps=UdpStore(db), authenticator=authenticator,
         collections=build_collection_registry(settings), processes=processes,
         implementations=build_implementations(processes),

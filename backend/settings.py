@@ -133,6 +133,14 @@ class Settings(BaseSettings):
     results_storage_options: dict[str, Any] = Field(
         {}, description="fsspec options for results_url (JSON), e.g. {\"endpoint_url\": \"http://minio:9000\", "
                         "\"key\": \"...\", \"secret\": \"...\"}; unset = the AWS_* environment")
+    files_dir: Path | None = Field(None, description="Users' uploaded files (/files), one folder per user; "
+                                                     "default <data_dir>/files")
+    files_url: str | None = Field(None, description="Store uploaded files at this fsspec URL instead (s3://bucket/"
+                                                    "prefix; needs the `s3` extra); files_dir then stages uploads")
+    files_storage_options: dict[str, Any] = Field({}, description="fsspec options for files_url (JSON), as "
+                                                                  "results_storage_options")
+    files_quota_bytes: int = Field(1024 ** 3, gt=0, description="Bytes of uploaded files each user may keep "
+                                                                "(400 StorageQuotaExceeded above)")
     result_url_ttl: int = Field(7 * 24 * 3600, gt=0, description="Lifetime of signed result download URLs, seconds")
 
     @field_validator("fetch_allowed_hosts")
@@ -163,6 +171,10 @@ class Settings(BaseSettings):
     @property
     def resolved_results_dir(self) -> Path:
         return (self.results_dir or self.data_dir / "jobs").expanduser().resolve()
+
+    @property
+    def resolved_files_dir(self) -> Path:
+        return (self.files_dir or self.data_dir / "files").expanduser().resolve()
 
     @property
     def resolved_database_url(self) -> str:

@@ -121,14 +121,17 @@ class Upstream:
         answers (e.g. 424 of ``GET /jobs/{id}/results``: a failed job's error log entry)."""
         response = self.request(method, path, headers=headers, params=params, json=json, timeout=timeout,
                                 ok_statuses=ok_statuses)
-        what = f"{method.upper()} /{path.lstrip('/')}"
+        return self.json_object(response, f"{method.upper()} /{path.lstrip('/')}"), response.status_code
+
+    def json_object(self, response: requests.Response, what: str) -> dict:
+        """The JSON object of a read ``response``; anything else is this backend's invalid answer."""
         try:
             document = _parse_json(response.content, self.id, what)
             if not isinstance(document, dict):
                 raise BackendResponseInvalid(self.id, f"{what}: expected a JSON object, got {type(document).__name__}")
         except UpstreamError as error:
             raise self._failed(error)
-        return document, response.status_code
+        return document
 
     def request(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
                 params: Mapping[str, Any] | None = None, json: Any = None, data: Any = None,

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from flask import Blueprint, Flask
 
 from apicore.services import OpenEOServices
-from apicore.views import (account, collections, discovery, jobs, process_graphs, processes, processing,
+from apicore.views import (account, collections, discovery, files, jobs, process_graphs, processes, processing,
                            validation)
 
 SHARED_BLUEPRINTS: tuple[Blueprint, ...] = (discovery.bp, account.bp, collections.bp, processes.bp,
@@ -25,6 +25,9 @@ def register_openeo_api(app: Flask, services: OpenEOServices,
     blueprints = SHARED_BLUEPRINTS + tuple(own_blueprints)
     if services.account.oidc_providers():
         blueprints += (account.oidc_bp,)
+    if services.files is not None:
+        app.url_map.converters["filepath"] = files.FilePathConverter
+        blueprints += (files.bp,)
     for blueprint in blueprints:
         app.register_blueprint(blueprint, url_prefix=services.api_prefix)
     app.register_blueprint(discovery.well_known_bp)

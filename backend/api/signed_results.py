@@ -135,5 +135,5 @@ def result_item(job_id: str, name: str):
     if published is None or name not in published["assets"]:
         raise errors.FileNotFound(file=name)
     item = result_stac.result_item(job_id, name, published["assets"][name], published["finished"],
-                                   _links(job_id, expires))
+                                   _links(job_id, expires), published.get("provenance"))
     return jsonify(item), 200, {"Content-Type": "application/geo+json"}

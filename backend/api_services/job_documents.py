@@ -33,7 +33,9 @@ def job_document(job: Job, root: str) -> dict[str, Any]:
 
 def results_document(job: Job, links: ResultLinks, signed: bool) -> dict:
     published = job.results if job.status == "finished" else None
-    return result_stac.results_collection(job, (published or {}).get("assets", {}), links, signed)
+    published = published or {}
+    return result_stac.results_collection(job, published.get("assets", {}), links, signed,
+                                          published.get("provenance"), published.get("derived_from"))
 
 
 def _rfc3339(value) -> str | None:

@@ -50,6 +50,8 @@ class BackendProcessing:
             usage = usage_document(meter.cpu_seconds, meter.memory_gb_seconds, context.input_values,
                                    time.perf_counter() - started, written.path.stat().st_size)
             costs = svc.ledger.settle(caller.user_id, ref, plan.costs(usage), note="POST /result")
+            for owner_id, process_id in context.published_calls:
+                svc.udps.record_run(owner_id, process_id, costs)
         except BaseException:
             remove()
             raise

@@ -16,6 +16,7 @@ from typing import Any
 
 from backend.jobs.assets import EXTENSIONS, collection_extent
 from backend.jobs.signing import UrlSigner
+from backend.processing.provenance import PROCESSING_EXTENSION
 
 ITEM_ASSETS = "https://stac-extensions.github.io/item-assets/v1.0.0/schema.json"
 ITEM_ASSET_FIELDS = ("title", "type", "roles", "eo:bands", "raster:bands")  # per-file fields (size, ...) stay out
@@ -48,9 +49,12 @@ def is_data(asset: dict) -> bool:
     return "data" in (asset.get("roles") or [])
 
 
-def results_collection(job: Any, assets: dict[str, dict], links: ResultLinks, signed: bool) -> dict:
+def results_collection(job: Any, assets: dict[str, dict], links: ResultLinks, signed: bool,
+                       provenance: dict | None = None, derived_from: list[dict] | None = None) -> dict:
     """The results Collection; ``assets`` are the published asset fields (empty while not finished).
-    ``signed``: served at the signed URL (self is that URL; no links that need a token)."""
+    ``signed``: served at the signed URL (self is that URL; no links that need a token). ``provenance``:
+    the STAC processing fields of the run (on the Collection's processor provider, as the processing
+    extension puts them), ``derived_from``: links to its input items."""
     finished = job.status == "finished"
     hrefs = {name: {"href": links.asset(name), **fields} for name, fields in assets.items()}
     data = {name: fields for name, fields in assets.items() if is_data(fields)}
@@ -66,6 +70,9 @@ def results_collection(job: Any, assets: dict[str, dict], links: ResultLinks, si
         "openeo:status": job.status,
         "expires": links.expires_rfc3339(),
     }
+    if provenance:
+        document["stac_extensions"] = [*document["stac_extensions"], PROCESSING_EXTENSION]
+        document["providers"] = [{"name": "openEO backend", "roles": ["processor"], **provenance}]
     bands = _bands(data.values())
     if bands:
         document["summaries"] = {"eo:bands": bands}
@@ -81,7 +88,8 @@ def results_collection(job: Any, assets: dict[str, dict], links: ResultLinks, si
             {"rel": "root", "href": canonical, "type": JSON}] if canonical else [])
         + ([] if signed else [{"rel": "monitor", "href": f"{links.api_root}/jobs/{job.job_id}/logs",
                                 "type": JSON}])
-        + [{"rel": "item", "href": links.item(name), "type": GEOJSON, "title": name} for name in data])
+        + [{"rel": "item", "href": links.item(name), "type": GEOJSON, "title": name} for name in data]
+        + list(derived_from or []))
     if job.usage and not signed:
         document["openeo:usage"] = job.usage
     return document
@@ -98,16 +106,20 @@ def _bands(assets) -> list[dict]:
     return bands
 
 
-def result_item(job_id: str, name: str, fields: dict, finished: str, links: ResultLinks) -> dict:
-    """The Item of one result file; ``finished`` (RFC 3339) dates files without dates of their own."""
+def result_item(job_id: str, name: str, fields: dict, finished: str, links: ResultLinks,
+                provenance: dict | None = None) -> dict:
+    """The Item of one result file; ``finished`` (RFC 3339) dates files without dates of their own;
+    ``provenance``: the run's STAC processing fields, among the Item's properties."""
     asset = {"href": links.asset(name), **fields}
     extent = collection_extent({name: asset})
     west, south, east, north = extent["spatial"]["bbox"][0]
     start, end = extent["temporal"]["interval"][0]
     properties = {"datetime": None, "start_datetime": start, "end_datetime": end} if start else {"datetime": finished}
     collection = links.document()
+    properties.update(provenance or {})
     return {
-        "type": "Feature", "stac_version": "1.0.0", "stac_extensions": EXTENSIONS, "id": name,
+        "type": "Feature", "stac_version": "1.0.0", "id": name,
+        "stac_extensions": EXTENSIONS + ([PROCESSING_EXTENSION] if provenance else []),
         "collection": job_id,
         "bbox": [west, south, east, north],
         "geometry": {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],

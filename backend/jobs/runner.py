@@ -198,17 +198,20 @@ class JobRunner:
                                  udp_lookup=lambda process_id: self.services.udps.get(claim.user_id, process_id),
                                  log=lambda level, message, **extra: self._log(claim, level, message, **extra))
         try:
-            assets = execute_job(claim.process, job.context, self.services.implementations, job.stream, run_dir,
+            assets, provenance = execute_job(claim.process, job.context, self.services.implementations, job.stream, run_dir,
                                  self.settings.dask_threads_per_worker * self.settings.dask_workers,
                                  lambda level, message: self._log(claim, level, message))
             usage = self._usage(job, sum(a.get("file:size", 0) for a in assets.values()))
             finished = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            published = {"run": run_id, "assets": assets, "finished": finished}
+            published = {"run": run_id, "assets": assets, "finished": finished,
+                         "provenance": provenance.stac_fields(), "derived_from": provenance.derived_from_links()}
             # a remote store gets the files before the run becomes visible: nothing partial is ever listed
             self.results.publish(claim.job_id, run_id, run_dir)
             costs = billing.settle(self.ledger, self.settings.plans, claim, usage)
             if self.store.finish(self.owner, claim.job_id, published, usage, costs):
                 self._remove_previous_runs(claim.job_id, run_id)
+                for owner_id, process_id in job.context.published_calls:
+                    self.services.udps.record_run(owner_id, process_id, costs)
                 self._log(claim, "info", f"Finished in {usage['duration']['value']:.1f} s: {', '.join(assets)}; "
                                          f"costs {costs:g} credits.")
             else:  # stopped, deleted or re-queued meanwhile: this run's files are not wanted

@@ -29,7 +29,7 @@ OFFICIAL_SUBDIR = "openeo-processes"
 # save_result, does not export its date processes, loses `e` without its ml extra, and lacks the rest).
 OWN_PROCESSES = frozenset({
     "load_collection", "save_result", "e", "date_shift", "date_between", "date_difference",
-    "anomaly", "climatological_normal", "load_geojson", "load_url", "apply_neighborhood",
+    "anomaly", "climatological_normal", "load_geojson", "load_url", "apply_neighborhood", "load_uploaded_files",
 })
 # In openeo-processes-dask but not offered: non-standard experiments (run_udf is ours: processes/udf.py).
 WITHHELD = frozenset({"apply_neighborhood_intertwin", "ddmc"})

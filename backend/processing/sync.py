@@ -8,6 +8,7 @@ batch jobs use the cluster.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from backend.processing.engine.executor import Executor, RunContext
 from backend.processing.engine.graph import Graph
 from backend.processing.engine.implementations import Implementations
 from backend.processing.limits import Deadline
+from backend.processing.provenance import Provenance
 from backend.processing.sync_slots import SyncSlot
 from backend.processing.writers import WrittenResult, write_result
 from backend.processing.writers.common import classify
@@ -28,9 +30,11 @@ def execute_process(process: Any, implementations: Implementations, context: Run
     that checks it (item search, grid, each Dask task); ``meter``: a Dask callback counting usage."""
     scope = ComputeScope(threads=slot.threads, pool=slot.pool, deadline=Deadline(timeout),
                          callbacks=(meter,) if meter is not None else ())
+    started = datetime.now(timezone.utc)
     with computing(scope):
         data, output_format, options = evaluate(process, implementations, context)
-        return write_result(data, output_format, options, work_dir)
+        provenance = Provenance.of(process, context.inputs, started)
+        return write_result(data, output_format, options, work_dir, metadata=provenance.file_metadata())
 
 
 def evaluate(process: Any, implementations: Implementations, context: RunContext) -> tuple[Any, str, dict]:

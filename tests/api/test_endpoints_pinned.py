@@ -1,5 +1,6 @@
 """The capabilities ``endpoints`` list, pinned: the shared views (apicore/views/) plus the backend's own
-blueprints must register exactly the routes the backend offered before they were split."""
+blueprints must register exactly the routes the backend offered before they were split (and those
+added since: the public UDP catalogue)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ ENDPOINTS = [
     {"path": "/conformance", "methods": ["GET"]},
     {"path": "/credentials/basic", "methods": ["GET"]},
     {"path": "/file_formats", "methods": ["GET"]},
+    {"path": "/files", "methods": ["GET"]},
+    {"path": "/files/{path}", "methods": ["DELETE", "GET", "PUT"]},
     {"path": "/jobs", "methods": ["GET", "POST"]},
     {"path": "/jobs/{job_id}", "methods": ["DELETE", "GET", "PATCH"]},
     {"path": "/jobs/{job_id}/estimate", "methods": ["GET"]},
@@ -28,6 +31,8 @@ ENDPOINTS = [
     {"path": "/process_graphs", "methods": ["GET"]},
     {"path": "/process_graphs/{process_graph_id}", "methods": ["DELETE", "GET", "PUT"]},
     {"path": "/processes", "methods": ["GET"]},
+    {"path": "/public/process_graphs", "methods": ["GET"]},
+    {"path": "/public/process_graphs/{owner_id}/{process_id}", "methods": ["GET"]},
     {"path": "/result", "methods": ["POST"]},
     {"path": "/udf_runtimes", "methods": ["GET"]},
     {"path": "/validation", "methods": ["POST"]},

@@ -43,7 +43,11 @@ def test_users_commands(tmp_path):
     assert again.returncode != 0 and "exists already" in again.stderr
     listed = run_cli("users", "list", "--data-dir", data)
     assert listed.stdout.split("\t")[0] == "bob" and "basic" in listed.stdout
+    files = tmp_path / "files" / listed.stdout.split("\t")[1] / "folder"
+    files.mkdir(parents=True)
+    (files / "upload.tif").write_bytes(b"data")
     assert run_cli("users", "remove", "bob", "--data-dir", data).returncode == 0
+    assert not files.parent.exists()  # the user's uploaded files go with them
     assert run_cli("users", "list", "--data-dir", data).stdout == ""
     missing = run_cli("users", "remove", "bob", "--data-dir", data)
     assert missing.returncode != 0 and "no user 'bob'" in missing.stderr

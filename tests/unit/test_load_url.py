@@ -130,8 +130,9 @@ def test_options_are_refused(implementations, tmp_path, server):
 
 def test_input_formats_are_listed_and_checked_by_validation(implementations):
     inputs = file_formats()["input"]
-    assert set(inputs) == {"GeoJSON", "JSON"}
-    assert all(spec["gis_data_types"] == ["vector"] and spec["parameters"] == {} for spec in inputs.values())
+    assert set(inputs) == {"GeoJSON", "JSON", "GTiff", "netCDF"}  # the rasters: load_uploaded_files only
+    assert all(inputs[name]["gis_data_types"] == ["vector"] for name in ("GeoJSON", "JSON"))
+    assert all(spec["parameters"] == {} for spec in inputs.values())
     context = ValidationContext(predefined=lambda pid: implementations.spec(pid) if pid in implementations else None)
 
     def graph(**arguments):

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from apicore import errors
 from backend.processing.engine.graph import Graph
 from backend.processing.engine.implementations import Implementations, checked_arguments
+from backend.processing.namespaces import is_url, process_at
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,21 @@ class RunContext:
     udp_stack: list[str] = field(default_factory=list)
     log: Callable[..., None] = _log_message  # (level, message, code=, data=) of processes such as inspect
     input_values: int = 0  # values of the cubes the graph loaded (usage: input megapixels)
+    inputs: list[dict] = field(default_factory=list)  # the items loaded (provenance.input_entries)
+    published_calls: set[tuple[str, str]] = field(default_factory=set)  # this backend's published UDPs run
+
+    def record_items(self, collection: str, items) -> None:
+        """Note the STAC items a load read (the result's provenance)."""
+        from backend.processing.provenance import input_entries
+
+        self.inputs.extend(input_entries(collection, items))
 
     def __getstate__(self) -> dict:
         # Callbacks may travel inside Dask graphs to cluster workers: the services (DB engine, caches)
         # and lookups stay behind; a worker never needs them once the graph is built.
         state = dict(self.__dict__)
-        state.update(services=None, udp_lookup=_no_udp, outputs=[], log=_log_message)
+        state.update(services=None, udp_lookup=_no_udp, outputs=[], log=_log_message, inputs=[],
+                     published_calls=set())
         return state
 
 
@@ -93,6 +103,8 @@ class Executor:
             udp = self.context.udp_lookup(process_id)
             if udp is not None:
                 return self._call_udp(process_id, udp, arguments, node_id)
+        if is_url(namespace):  # a published process of this or another backend
+            return self._call_udp(process_id, process_at(namespace, process_id, self.context), arguments, node_id)
         raise errors.ProcessUnsupported(process=process_id, namespace=namespace or "backend")
 
     def _call_udp(self, process_id: str, udp: dict, arguments: dict[str, Any], node_id: str) -> Any:

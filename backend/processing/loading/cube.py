@@ -81,7 +81,7 @@ def load_collection_cube(ref, collection_metadata: dict, spatial_extent: dict | 
                          temporal_extent: list | None, bands: list[str] | None,
                          properties: dict | None = None, *, chunk_size: int | None = None, target_crs=None,
                          target_resolution=None, resampling: str = "nearest",
-                         max_values: int | None = None) -> xr.DataArray:
+                         max_values: int | None = None, on_items=None) -> xr.DataArray:
     """The collection as a lazy (dask) DataArray (t, bands, y, x), float32, nodata as NaN, with the
     bands' common names as coordinate ``common_name`` along ``bands`` (see bands.py).
 
@@ -94,6 +94,8 @@ def load_collection_cube(ref, collection_metadata: dict, spatial_extent: dict | 
     plan = plan_load(ref, collection_metadata, spatial_extent, temporal_extent, bands, properties,
                      target_crs=target_crs, target_resolution=target_resolution)
     plan.check_size(max_values, "load_collection")
+    if on_items is not None:  # the items read, for the result's provenance
+        on_items(plan.items)
     cube = load_cube(plan.items, plan.bands, plan.geobox, chunk_size=chunk_size, resampling=resampling)
     return with_common_names(cube, plan.bands)
 

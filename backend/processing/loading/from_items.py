@@ -142,13 +142,15 @@ def band_names(metadata: dict, requested: Any) -> Any:
 
 def load_items_cube(ref: ItemsRef, metadata: dict, spatial_extent: Any, temporal_extent: Any, bands: Any,
                     properties: dict | None = None, *, check_href: Callable[[str], Any],
-                    chunk_size: int | None = None, max_values: int | None = None) -> xr.DataArray:
+                    chunk_size: int | None = None, max_values: int | None = None, on_items=None) -> xr.DataArray:
     """Lazy (t, bands, y, x) float32 cube, NaN nodata, coordinate ``common_name`` along ``bands``; raises
     load_collection's openEO errors (also ProcessGraphComplexity above ``max_values`` values, before the
-    cube is built)."""
+    cube is built). ``on_items(items)``: told the items read (provenance)."""
     _check_chunk_size(chunk_size)
     plan = plan_load(ref, metadata, spatial_extent, temporal_extent, band_names(metadata, bands), properties)
     plan.check_size(max_values, "load_stac")
+    if on_items is not None:
+        on_items(plan.items)
     for item in plan.items:
         for band in plan.bands:
             asset = item.assets.get(band.asset)

@@ -12,6 +12,7 @@ from backend.processing.processes.apply_dimension import apply_dimension
 from backend.processing.processes.load_collection import load_collection
 from backend.processing.processes.load_geojson import load_geojson
 from backend.processing.processes.load_stac import load_stac
+from backend.processing.processes.load_uploaded_files import load_uploaded_files
 from backend.processing.processes.load_url import load_url
 from backend.processing.processes.math_overrides import divide
 from backend.processing.processes.ordering import order, sort
@@ -36,6 +37,7 @@ OVERRIDES.update(order=order, sort=sort)  # N-D arrays along the callback's axis
 # Processes openeo-processes-dask lacks; load_url reads through fetching's policy.
 OVERRIDES.update(climatology.PROCESSES, load_geojson=load_geojson)
 CONTEXT_PROCESSES["load_url"] = load_url
+CONTEXT_PROCESSES["load_uploaded_files"] = load_uploaded_files  # the caller's own /files only
 CONTEXT_PROCESSES["inspect"] = inspect_process.inspect  # into the job log (processes-dask only prints)
 CONTEXT_PROCESSES["run_udf"] = run_udf  # in the sandbox, with the limits of the settings
 # Callbacks that are one run_udf get whole chunks (processes/udf.py): (callback, its data parameter, reduces).

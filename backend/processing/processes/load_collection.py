@@ -16,7 +16,8 @@ def load_collection(id: str, spatial_extent: dict | None, temporal_extent: list 
     metadata = catalog.describe(id, run_context.api_root)
     filters = {name: _predicate(callback) for name, callback in (properties or {}).items()}
     cube = load_collection_cube(ref, metadata, spatial_extent, temporal_extent, bands, filters or None,
-                                max_values=run_context.max_pixels)  # checked from the grid, before the graph
+                                max_values=run_context.max_pixels,  # checked from the grid, before the graph
+                                on_items=lambda items: run_context.record_items(id, items))
     check_cube_size(cube, run_context.max_pixels, "load_collection")
     run_context.input_values += int(cube.size)
     return cube

@@ -55,8 +55,10 @@ def load_stac(url: str, spatial_extent: dict | None = None, temporal_extent: lis
         max_values = getattr(run_context, "max_pixels", None)
         layout = dated_layout(metadata)  # our multi-date GeoTIFF result: restacked along t
         load = load_dated_cube if layout else load_items_cube
+        record = getattr(run_context, "record_items", None)
         cube = load(ref, metadata, *([layout] if layout else []), spatial_extent, temporal_extent, bands,
-                    filters or None, check_href=fetcher.check_href, max_values=max_values)
+                    filters or None, check_href=fetcher.check_href, max_values=max_values,
+                    on_items=(lambda items: record(url.split("?")[0], items)) if record is not None else None)
     except errors.ProcessParameterInvalid as exc:
         if exc.fields.get("process") == "load_collection":  # the shared loading code names its own process
             raise errors.ProcessParameterInvalid(process=PROCESS, parameter=exc.fields.get("parameter"),

@@ -37,6 +37,7 @@ class ValidationContext:
     authenticated: bool = False
     output_formats: bool = True
     fetch_policy: FetchPolicy | None = None
+    run_context: Any = None  # for processes from a URL namespace (namespaces.py); None: not resolved
 
     @classmethod
     def from_run_context(cls, context: Any) -> ValidationContext:
@@ -51,7 +52,7 @@ class ValidationContext:
         authenticated = context.user_id is not None
         return cls(predefined=predefined, udp_lookup=context.udp_lookup if authenticated else _no_udps,
                    collections=services.collections, api_root=context.api_root, authenticated=authenticated,
-                   fetch_policy=policy_for(context))
+                   fetch_policy=policy_for(context), run_context=context)
 
 
 def as_validation_context(context: Any) -> ValidationContext:

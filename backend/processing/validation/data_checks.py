@@ -99,3 +99,19 @@ def check_load_url(arguments: dict, already_invalid: set[str]) -> list[errors.Op
     except errors.OpenEOError as exc:
         return [exc]
     return []
+
+
+def check_load_uploaded_files(arguments: dict, already_invalid: set[str]) -> list[errors.OpenEOError]:
+    """load_uploaded_files' paths, input format and options, when given as literals (no file is read)."""
+    from backend.processing.processes.load_uploaded_files import check_arguments
+
+    values = [arguments.get(name) for name in ("paths", "format", "options")]
+    if "paths" not in arguments or "format" not in arguments:  # reported as missing already
+        return []
+    if already_invalid & {"paths", "format", "options"} or not all(is_literal(value) for value in values):
+        return []
+    try:
+        check_arguments(*values)
+    except errors.OpenEOError as exc:
+        return [exc]
+    return []

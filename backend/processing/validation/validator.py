@@ -27,6 +27,7 @@ from typing import Any
 
 from apicore import errors
 from backend.processing.engine.graph import Graph
+from backend.processing.namespaces import is_url, process_at
 from backend.processing.validation import data_checks
 from backend.processing.validation.band_checks import check_bands
 from backend.processing.validation.context import ValidationContext, as_validation_context
@@ -114,6 +115,12 @@ class _Walker:
             spec = self.context.predefined(process_id)
         if spec is None and namespace in (None, "user"):
             udp = self._udp(process_id)
+        if is_url(namespace) and self.context.run_context is not None:
+            try:
+                udp = process_at(namespace, process_id, self.context.run_context)
+            except errors.OpenEOError as error:
+                self.report(path, error, node=True)
+                return
         if spec is not None:
             invalid = self.arguments(path, process_id, spec.get("parameters") or [], arguments, strict=True)
             self.data(path, process_id, arguments, invalid)
@@ -163,6 +170,8 @@ class _Walker:
             found = data_checks.check_save_result(arguments, invalid)
         elif process_id == "load_url" and self.context.output_formats:  # (a federation front skips both)
             found = data_checks.check_load_url(arguments, invalid)
+        elif process_id == "load_uploaded_files" and self.context.output_formats:
+            found = data_checks.check_load_uploaded_files(arguments, invalid)
         else:
             return
         for error in found:

@@ -18,6 +18,7 @@ from . import json_csv, png, raster_netcdf, raster_tiff, raster_zarr, vector
 from .common import PROCESS, WrittenResult, classify, unsuitable
 
 Writer = Callable[[Any, dict, Path], WrittenResult]
+WITH_METADATA = frozenset({raster_tiff.write_gtiff, raster_netcdf.write_netcdf})  # take ``metadata=``
 
 
 @dataclass(frozen=True)
@@ -169,10 +170,12 @@ def _invalid(fmt: OutputFormat, reason: str) -> errors.OpenEOError:
     return errors.ProcessParameterInvalid(process=PROCESS, parameter="options", reason=reason)
 
 
-def write_result(value: Any, format: str, options: dict | None, target_dir: Path) -> WrittenResult:
+def write_result(value: Any, format: str, options: dict | None, target_dir: Path,
+                 metadata: dict[str, str] | None = None) -> WrittenResult:
     """Write ``value`` (raster cube, vector cube, time series or plain value) in ``format`` into
-    ``target_dir`` and describe the file. Raises FormatUnsupported, ProcessParameterInvalid (options),
-    FormatUnsuitable (data vs format) or DataCubeEmpty."""
+    ``target_dir`` and describe the file. ``metadata``: text fields for the file where the format has room
+    (GeoTIFF tags, netCDF global attributes of raster cubes; provenance.py). Raises FormatUnsupported,
+    ProcessParameterInvalid (options), FormatUnsuitable (data vs format) or DataCubeEmpty."""
     fmt = resolve_format(format)
     checked = check_options(fmt, options)
     kind = classify(value)
@@ -182,4 +185,6 @@ def write_result(value: Any, format: str, options: dict | None, target_dir: Path
         what = {"raster": "a raster cube", "vector": "a vector cube", "array": "a cube without x/y",
                 "plain": f"a non-cube value ({type(value).__name__})"}[kind]
         raise unsuitable(fmt.name, f"{what} cannot be written as {fmt.name}; use {', '.join(suitable)}")
+    if metadata and writer in WITH_METADATA:
+        return writer(value, checked, Path(target_dir), metadata=metadata)
     return writer(value, checked, Path(target_dir))

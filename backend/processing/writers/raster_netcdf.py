@@ -77,8 +77,9 @@ def cf_dataset(value, fmt: str) -> xr.Dataset:
     return ds
 
 
-def write_netcdf(value, options: dict, target_dir: Path) -> WrittenResult:
+def write_netcdf(value, options: dict, target_dir: Path, metadata: dict[str, str] | None = None) -> WrittenResult:
     ds = cf_dataset(value, "netCDF")
+    ds.attrs.update(metadata or {})
     size = options["chunksize"]
     encoding = {}
     for name, variable in ds.data_vars.items():

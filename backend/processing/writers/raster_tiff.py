@@ -88,7 +88,7 @@ def _date(cube: xr.DataArray) -> dict:
     return {}
 
 
-def write_gtiff(value, options: dict, target_dir: Path) -> WrittenResult:
+def write_gtiff(value, options: dict, target_dir: Path, metadata: dict[str, str] | None = None) -> WrittenResult:
     cube = streamable(drop_single_time(raster_cube(value, "GTiff")))
     crs = cube_crs(cube)
     if 1 in (cube.sizes["x"], cube.sizes["y"]) and not _has_geotransform(cube):
@@ -97,7 +97,7 @@ def write_gtiff(value, options: dict, target_dir: Path) -> WrittenResult:
                                   "GeoTransform on its grid mapping (rioxarray write_transform)")
     stacked, descriptions, band_tags = band_layout(cube)
     stacked = stacked.astype("float32")
-    stacked.attrs = {"long_name": descriptions, "band_tags": band_tags}
+    stacked.attrs = {"long_name": descriptions, "band_tags": band_tags, **(metadata or {})}  # the rest: file tags
     stacked.encoding = {}
     if crs is not None:
         stacked = stacked.rio.write_crs(crs)

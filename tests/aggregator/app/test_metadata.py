@@ -179,6 +179,29 @@ def test_only_the_latest_merged_and_serialised_listing_is_kept(stocked, tmp_path
         server.stop()
 
 
+def test_unchanged_answers_keep_the_merged_listing_and_a_changed_one_is_merged_anew(stocked, tmp_path):
+    """Uncached, every request fetches from the backends again; byte-identical answers are not parsed or
+    merged again (the same merged object serves), a changed answer shows at once."""
+    backends = {b: fake.url for b, fake in stocked.items()}
+    server = AggregatorServer(settings_for(tmp_path, backends, metadata_cache_ttl=0, metadata_cache_max_stale=0))
+    server.parts.metadata.reuse = 0
+    root = f"{server.url}/"
+    try:
+        first = requests.get(f"{server.url}/collections", timeout=30).json()
+        merged = server.parts.metadata.collections(root)
+        assert requests.get(f"{server.url}/collections", timeout=30).json() == first
+        assert stocked["b1"].requests["collections"] >= 3  # fetched anew each time
+        assert server.parts.metadata.collections(root) is merged  # nothing merged again
+        listing = stocked["b2"].documents["collections"]
+        stocked["b2"].documents["collections"] = {**listing, "collections": [
+            *listing["collections"], collection("THREE", ["B9"])]}
+        after = requests.get(f"{server.url}/collections", timeout=30).json()
+        assert sorted(c["id"] for c in after["collections"]) == ["ONE", SHARED, "THREE", "TWO"]
+        assert server.parts.metadata.collections(root) is not merged
+    finally:
+        server.stop()
+
+
 def test_concurrent_requests_share_one_fan_out(stocked, tmp_path):
     # Uncached, each of N concurrent requests fanned out (and merged) on its own.
     backends = {b: fake.url for b, fake in stocked.items()}
