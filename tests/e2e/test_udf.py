@@ -371,3 +371,28 @@ def test_reduce_dimension_bands_with_an_ndvi_udf(connection, tmp_path):
     expected = (nir - red) / (nir + red)
     np.testing.assert_allclose(actual.transpose(*expected.dims).values, expected.values, rtol=1e-5)
     assert np.nanmax(actual.values) > 0.5  # fields in June
+
+
+def test_udf_code_from_the_users_workspace(udf_server, connection, tmp_path):
+    reference = _download(_cube(connection), tmp_path / "in.nc")
+    local = tmp_path / "halve.py"
+    local.write_text(textwrap.dedent("""
+        def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+            return XarrayDataCube(cube.get_array() / 2)
+        """))
+    connection.upload_file(local, target="udfs/halve.py")
+    result = _download(_cube(connection).apply(openeo.UDF("udfs/halve.py", runtime="Python")), tmp_path / "out.nc")
+    np.testing.assert_allclose(result.values, reference.values / 2, rtol=1e-6)
+
+    name, password = udf_server.new_user()  # another user has no such file, and cannot reach ours
+    other = openeo.connect(udf_server.url).authenticate_basic(name, password)
+    with pytest.raises(OpenEoApiError) as caught:
+        _cube(other).apply(openeo.UDF("udfs/halve.py", runtime="Python")).download(tmp_path / "x.nc", format="netCDF")
+    assert caught.value.code == "FileNotFound"
+
+
+def test_udf_by_url_is_refused_with_what_to_do(connection, tmp_path):
+    with pytest.raises(OpenEoApiError) as caught:
+        udf = openeo.UDF("https://example.org/udf.py", runtime="Python")
+        _cube(connection).apply(udf).download(tmp_path / "out.nc", format="netCDF")
+    assert caught.value.code == "ProcessParameterInvalid" and "workspace" in caught.value.message

@@ -8,13 +8,15 @@ such a callback and hand the UDF whole chunks instead: an ``XarrayDataCube`` wit
 (t, bands, y, x) as present, all labels of t and bands, a spatial window of at most ``CHUNK_PIXELS``.
 The UDF must return the same dimensions and shape (``reduce_dimension``: without the reduced
 dimension, or with it of length one); x/y labels and the other coordinates are kept from the input.
-``run_udf`` on a whole cube (a top-level node) works like ``apply``.
+``run_udf`` on a whole cube (a top-level node) works like ``apply``. ``udf`` is the code itself (a
+multi-line string) or the path of a file in the caller's workspace (/files).
 
 The chunks are computed lazily (``xarray.map_blocks``), so Dask schedules them like any other task.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -49,14 +51,36 @@ def limits_of(run_context: Any) -> UdfLimits:
                      spool_mb=int(getattr(settings, "udf_spool_mb", 2048)))
 
 
+MAX_CODE_BYTES = 1024 * 1024  # a UDF file in the workspace
+
+
 def checked_call(udf: Any, runtime: Any, version: Any, context: Any, run_context: Any) -> UdfCall:
     check_runtime(runtime, version)
-    if not isinstance(udf, str) or "\n" not in udf:
+    if not isinstance(udf, str) or re.match(r"^[a-z][a-z0-9+.-]*://", udf, re.IGNORECASE):
         raise errors.ProcessParameterInvalid(
             process="run_udf", parameter="udf",
-            reason="give the UDF's Python source code inline (a multi-line string); URLs and workspace paths "
-                   "are not supported by this backend")
-    return UdfCall(code=udf, context=context if context is not None else {}, limits=limits_of(run_context))
+            reason="give the UDF's Python source code inline (a multi-line string) or the path of a file in your "
+                   "workspace (/files); URLs are not supported by this backend")
+    code = udf if "\n" in udf else workspace_code(udf, run_context)
+    return UdfCall(code=code, context=context if context is not None else {}, limits=limits_of(run_context))
+
+
+def workspace_code(path: str, run_context: Any) -> str:
+    """The code of a UDF file in the caller's own workspace (never another user's)."""
+    services, user_id = getattr(run_context, "services", None), getattr(run_context, "user_id", None)
+    files = getattr(services, "files", None)
+    if files is None or user_id is None:
+        raise errors.FileNotFound(f"File '{path}' does not exist: only an authenticated user's graph can read "
+                                  "their workspace.")
+    local = files.file(user_id, path)  # FileNotFound, FilePathInvalid, folders refused
+    if local.stat().st_size > MAX_CODE_BYTES:
+        raise errors.ProcessParameterInvalid(process="run_udf", parameter="udf",
+                                             reason=f"'{path}' is larger than {MAX_CODE_BYTES:,} bytes")
+    try:
+        return local.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise errors.ProcessParameterInvalid(process="run_udf", parameter="udf",
+                                             reason=f"'{path}' is not UTF-8 text (Python source)") from None
 
 
 def udf_of_callback(process: Any, data_parameter: str, context: Any, run_context: Any) -> UdfCall | None:
