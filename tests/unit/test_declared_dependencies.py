@@ -56,7 +56,10 @@ def imported_top_level_modules() -> dict[str, set[str]]:
                 else:
                     continue
                 for name in names:
-                    found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(ROOT)))
+                    top = name.split(".")[0]
+                    if (path.parent / f"{top}.py").is_file():  # a sibling module of a script (udf/worker.py)
+                        continue
+                    found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
     return found
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 
-from backend.processing.engine.implementations import Implementation, Implementations
+from backend.processing.engine.implementations import Implementation, Implementations, coerce_pg_types
 from backend.processing.process_registry import ProcessRegistry
 from backend.processing.processes.aggregate_spatial import aggregate_spatial
 from backend.processing.processes.apply_dimension import apply_dimension
@@ -42,7 +42,7 @@ CONTEXT_PROCESSES["inspect"] = inspect_process.inspect  # into the job log (proc
 CONTEXT_PROCESSES["run_udf"] = run_udf  # in the sandbox, with the limits of the settings
 # Callbacks that are one run_udf get whole chunks (processes/udf.py): (callback, its data parameter, reduces).
 UDF_CALLBACKS = {"apply": ("process", "x", False), "apply_dimension": ("process", "data", False),
-                 "reduce_dimension": ("reducer", "data", True)}
+                 "reduce_dimension": ("reducer", "data", True), "aggregate_temporal": ("reducer", "data", True)}
 
 
 def build_implementations(registry: ProcessRegistry) -> Implementations:
@@ -64,7 +64,10 @@ def build_implementations(registry: ProcessRegistry) -> Implementations:
                                                  coerce_pg_types=True, wants_context=False)
     for process_id, (callback, data_parameter, reduces) in UDF_CALLBACKS.items():
         if process_id in entries:
+            entry = entries[process_id]
+            coerce = (lambda arguments, spec=entry.spec: coerce_pg_types(spec, arguments)) if entry.coerce_pg_types \
+                else None
             entries[process_id] = Implementation(
-                with_udf(process_id, entries[process_id].function, callback, data_parameter, reduces),
-                entries[process_id].spec, coerce_pg_types=False, wants_context=True)
+                with_udf(process_id, entry.function, callback, data_parameter, reduces, coerce),
+                entry.spec, coerce_pg_types=False, wants_context=True)
     return Implementations(entries)

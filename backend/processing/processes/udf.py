@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from apicore import errors
@@ -132,13 +133,18 @@ def _run_block(block: xr.DataArray, call: UdfCall, drop: str | None, dtype: np.d
 
 
 def with_udf(process_id: str, implementation: Callable, callback_parameter: str, data_parameter: str,
-             reduces: bool) -> Callable:
-    """``implementation`` that hands a run_udf callback whole chunks; any other callback goes on as before."""
+             reduces: bool, coerce: Callable[[dict], dict] | None = None) -> Callable:
+    """``implementation`` that hands a run_udf callback whole chunks; any other callback goes on as before
+    (``coerce``: the argument conversion the implementation had without this wrapper)."""
 
     def run(data: Any, run_context: Any = None, **kwargs: Any) -> Any:
         call = udf_of_callback(kwargs.get(callback_parameter), data_parameter, kwargs.get("context"), run_context)
         if call is None:
-            return implementation(data=data, **kwargs)
+            arguments = {"data": data, **kwargs}
+            return implementation(**(coerce(arguments) if coerce is not None else arguments))
+        if process_id == "aggregate_temporal":
+            return aggregate_temporal_udf(data, call, kwargs.get("intervals"), kwargs.get("labels"),
+                                          kwargs.get("dimension"))
         dimension = kwargs.get("dimension")
         if dimension is not None and dimension not in getattr(data, "dims", ()):
             raise errors.DimensionNotAvailable(f"{process_id}: the cube has no dimension '{dimension}' "
@@ -150,6 +156,41 @@ def with_udf(process_id: str, implementation: Callable, callback_parameter: str,
 
     run.__name__ = process_id
     return run
+
+
+def aggregate_temporal_udf(data: Any, call: UdfCall, intervals: Any, labels: Any, dimension: str | None) -> Any:
+    """aggregate_temporal with a UDF reducer: each interval's dates reduced by the UDF (chunk by chunk, as
+    reduce_dimension does); labels: the given ones, else each interval's start; an interval without dates
+    is all NaN."""
+    dimension = dimension or "t"
+    if not isinstance(data, xr.DataArray) or dimension not in data.dims:
+        raise errors.DimensionNotAvailable(f"aggregate_temporal: the cube has no temporal dimension '{dimension}' "
+                                           f"(dimensions: {list(getattr(data, 'dims', []))})")
+    if not isinstance(intervals, list) or not intervals or not all(
+            isinstance(i, (list, tuple)) and len(i) == 2 for i in intervals):
+        raise errors.ProcessParameterInvalid(process="aggregate_temporal", parameter="intervals",
+                                             reason="give a list of [start, end] pairs")
+    if labels and len(labels) != len(intervals):
+        raise errors.ProcessParameterInvalid(process="aggregate_temporal", parameter="labels",
+                                             reason=f"{len(labels)} labels for {len(intervals)} intervals")
+    times = pd.DatetimeIndex(data[dimension].values)
+    reduced = []
+    for start, end in intervals:
+        inside = np.ones(len(times), dtype=bool)
+        if start is not None:
+            inside &= times >= pd.Timestamp(start).tz_localize(None)
+        if end is not None:
+            inside &= times < pd.Timestamp(end).tz_localize(None)
+        if inside.any():
+            reduced.append(run_on_chunks(data.isel({dimension: np.flatnonzero(inside)}), call, drop=dimension))
+        else:
+            reduced.append(xr.full_like(data.isel({dimension: 0}, drop=True), np.nan, dtype="float64"))
+    names = list(labels) if labels else [start for start, _ in intervals]
+    try:
+        index = pd.DatetimeIndex([pd.Timestamp(n).tz_localize(None) for n in names], name=dimension)
+    except (ValueError, TypeError):
+        index = pd.Index([str(n) for n in names], name=dimension)
+    return xr.concat(reduced, dim=index, coords="minimal", compat="override").transpose(*data.dims)
 
 
 def run_udf(data: Any, udf: str, runtime: str, version: str | None = None, context: Any = None,
