@@ -35,7 +35,8 @@ def check_cube_size(cube, max_pixels: int | None, process_id: str) -> None:
 class Deadline(DaskCallback):
     """A request's time limit: ``check`` raises ProcessGraphComplexity once it has passed. As a Dask
     callback (passed per computation, never registered globally) it stops a computation before its
-    next task."""
+    next task, and when a task ends after it (a computation whose last tasks all started in time would
+    otherwise run past the limit and answer: whether it did depended on the machine's speed)."""
 
     def __init__(self, seconds: float):
         super().__init__()
@@ -53,6 +54,9 @@ class Deadline(DaskCallback):
         self.check()
 
     def _pretask(self, key, dsk, state):
+        self.check()
+
+    def _posttask(self, key, result, dsk, state, worker_id):
         self.check()
 
 

@@ -32,3 +32,16 @@ def test_deadline_stops_a_running_computation():
         with pytest.raises(errors.ProcessGraphComplexity, match="0.3 s"):
             array.sum().compute()
     assert time.monotonic() - start < 2.0
+
+
+def test_a_computation_whose_tasks_all_started_in_time_still_ends_at_the_deadline():
+    """Two tasks on two threads, both started at once, ending after the deadline: no task starts later, so
+    only the check at a task's end can stop it (without it the answer came, 0.3 s after the limit)."""
+    def slow(block):
+        time.sleep(0.6)
+        return block
+
+    array = da.ones((2, 10), chunks=(1, 10)).map_blocks(slow)
+    with computing(ComputeScope(threads=2, deadline=Deadline(0.3))):
+        with pytest.raises(errors.ProcessGraphComplexity, match="0.3 s"):
+            array.compute()
