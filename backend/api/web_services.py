@@ -129,10 +129,12 @@ def tile(service_id: str, z: int, x: int, y: int):
         raise errors.BadRequest(reason=f"tile {z}/{x}/{y} does not exist: z is 0..{MAX_ZOOM}, x and y 0..2^z-1")
     key = (service_id, row.version, z, x, y)
     png = parts.tiles.get(key)
+    hit = png is not None
     if png is None:
         png = render_tile(parts, row, z, x, y, api_root())
         parts.tiles.put(key, png)
-    response = Response(png, mimetype="image/png", headers={"Cache-Control": "no-cache"})
+    response = Response(png, mimetype="image/png",
+                        headers={"Cache-Control": "no-cache", "X-Tile-Cache": "hit" if hit else "miss"})
     response.set_etag(f"{service_id}-{row.version}-{z}-{x}-{y}")
     return response.make_conditional(request)
 

@@ -200,6 +200,7 @@ def test_cache_hit_is_identical_and_free_and_patch_invalidates(connection, live_
     second = requests.get(url).content
     cached = time.perf_counter() - started
     assert second == first and cached < rendered / 5
+    assert requests.get(url).headers["X-Tile-Cache"] == "hit"
     assert connection.describe_account()["budget"] == budget  # a cached tile costs nothing
 
     _patch(connection, service, {"configuration": {"range": [0, 1]}})  # a new stretch: the cached tile is stale
