@@ -54,35 +54,43 @@ def _patch(connection, service, body: dict) -> None:
 
 def _decode(png: bytes) -> np.ndarray:
     """(4, H, W) uint8, read by GDAL's PNG driver (not by our encoder's code)."""
-    with warnings.catch_warnings(), MemoryFile(png) as memory, memory.open() as image:
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)  # a map tile has no CRS
-        return image.read()
+        with MemoryFile(png) as memory, memory.open() as image:
+            return image.read()
 
 
-def _reference_ndvi(catalog: Path, z: int, x: int, y: int) -> np.ndarray:
-    """Mean NDVI over INTERVAL at the tile's pixel centres, nearest 10 m pixel of the T1 COGs."""
+def _reference_means(catalog: Path, z: int, x: int, y: int, bands: list[str]) -> dict[str, np.ndarray]:
+    """Per band, the mean reflectance over INTERVAL at the tile's pixel centres: nearest 10 m pixel of the
+    T1 COGs (nodata 0 → NaN, scale 0.0001), read with rasterio and reprojected with pyproj."""
     (west, _, _, north), res = tile_bounds(z, x, y)
     centres = (np.arange(256) + 0.5) * res
     mx, my = np.meshgrid(west + centres, north - centres)
     ux, uy = Transformer.from_crs(3857, 32632, always_xy=True).transform(mx, my)
-    stack = []
+    stacks: dict[str, list[np.ndarray]] = {name: [] for name in bands}
     start, end = (dt.date.fromisoformat(d) for d in INTERVAL)
     for item_json in sorted(catalog.glob(f"{DEMO_S2_COLLECTION}/*_T1_*/*.json")):
         when = dt.date.fromisoformat(json.loads(item_json.read_text())["properties"]["datetime"][:10])
         if not start <= when < end:
             continue
-        bands = {}
-        for name in ("B04", "B08"):
+        for name in bands:
             with rasterio.open(item_json.parent / f"{name}.tif") as src:
                 data = src.read(1).astype("float64")
-                cols, rows = ~src.transform * (ux, uy)
-                bands[name] = data[np.floor(rows).astype(int), np.floor(cols).astype(int)]
-                bands[name][bands[name] == src.nodata] = np.nan
-        stack.append((bands["B08"] - bands["B04"]) / (bands["B08"] + bands["B04"]))
-    assert stack, "no demo items in the interval"
+                inverse = ~src.transform
+                cols, rows = inverse.a * ux + inverse.b * uy + inverse.c, inverse.d * ux + inverse.e * uy + inverse.f
+                values = data[np.floor(rows).astype(int), np.floor(cols).astype(int)]
+                values[values == src.nodata] = np.nan
+                stacks[name].append(values * 0.0001)
+    assert all(stacks.values()), "no demo items in the interval"
+    return {name: np.stack(stack) for name, stack in stacks.items()}
+
+
+def _reference_ndvi(catalog: Path, z: int, x: int, y: int) -> np.ndarray:
+    """Mean NDVI over INTERVAL (NDVI per date, then the mean ignoring missing dates)."""
+    bands = _reference_means(catalog, z, x, y, ["B04", "B08"])
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels (outside T1)
-        return np.nanmean(np.stack(stack), axis=0)
+        return np.nanmean((bands["B08"] - bands["B04"]) / (bands["B08"] + bands["B04"]), axis=0)
 
 
 def test_service_types_offer_xyz(connection):
@@ -220,3 +228,19 @@ def test_overlapping_tile_requests(connection):
         assert (together == single).all()
     assert (images[2][3] == 0).all() and (images[0][3] == 255).mean() > 0.9
     assert not (images[0] == images[1]).all()
+
+
+def test_three_bands_make_an_rgb_tile(connection, live_server):
+    cube = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent=AREA, temporal_extent=INTERVAL,
+                                      bands=["B04", "B03", "B02"])
+    service = cube.reduce_dimension("t", "mean").tiled_viewing_service(type="XYZ", configuration={"range": [0, 0.2]})
+    image = _decode(requests.get(_tile_url(service, *TILE)).content)
+    means = _reference_means(live_server.services.settings.data_dir / "demo-catalog", *TILE, ["B04", "B03", "B02"])
+    for channel, name in enumerate(["B04", "B03", "B02"]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = np.round(np.clip(np.nanmean(means[name], axis=0) / 0.2 * 255, 0, 255))
+        valid = ~np.isnan(expected)
+        close = np.abs(image[channel][valid].astype(float) - expected[valid]) <= 1
+        assert close.mean() > 0.98, (name, close.mean())
+    assert not (image[0] == image[2]).all()  # colour, not grey
