@@ -32,6 +32,7 @@ def render_tile(parts, service: WebService, z: int, x: int, y: int, root: str) -
     context = _context(parts, service, root, bounds, resolution)
     plan = plan_for(settings.plans, service.plan)
     ref = f"tile-{uuid.uuid4().hex}"
+    what = f"tile {z}/{x}/{y} of service {service.service_id}"
     with parts.sync_slots.take() as slot:
         place_hold(parts.ledger, service.user_id, ref, plan, service.budget, settings.sync_hold)
         meter = SyncUsageMeter()
@@ -44,17 +45,17 @@ def render_tile(parts, service: WebService, z: int, x: int, y: int, root: str) -
                 bands = tile_values(data, bounds, resolution)
         except errors.OpenEOError as exc:
             if _no_data(exc):  # the tile lies outside the data: an empty map tile, nothing charged
-                parts.ledger.settle(service.user_id, ref, 0, note=f"tile of service {service.service_id}: no data")
+                parts.ledger.settle(service.user_id, ref, 0, note=f"{what}: no data")
                 return transparent_tile()
-            settle_failure(parts.ledger, service.user_id, ref, plan, meter, context, exc)
+            settle_failure(parts.ledger, service.user_id, ref, plan, meter, context, exc, what)
             raise
         except BaseException as exc:
-            settle_failure(parts.ledger, service.user_id, ref, plan, meter, context, exc)
+            settle_failure(parts.ledger, service.user_id, ref, plan, meter, context, exc, what)
             raise
     png = encode_png(to_rgba(bands, value_range(bands, service.configuration)))
     usage = usage_document(meter.cpu_seconds, meter.memory_gb_seconds, context.input_values,
                            time.perf_counter() - started, len(png))
-    costs = parts.ledger.settle(service.user_id, ref, plan.costs(usage), note=f"tile of service {service.service_id}")
+    costs = parts.ledger.settle(service.user_id, ref, plan.costs(usage), note=what)
     parts.web_services.add_costs(service.service_id, costs)
     return png
 
