@@ -8,13 +8,13 @@ from apicore import flask_support
 from apicore.flask_support import configure_logging
 from apicore.frozen_json import gzip_response
 from apicore.views import SHARED_BLUEPRINTS, register_openeo_api
-from backend.api import public_udps, signed_results
+from backend.api import public_udps, signed_results, web_services
 from backend.api_services import build_api_services
 from backend.services import Services, build_services
 from backend.settings import Settings, load_settings
 
 # Routes of the backend alone, mounted beside the shared ones (apicore/views/).
-OWN_BLUEPRINTS = (signed_results.bp, public_udps.bp)
+OWN_BLUEPRINTS = (signed_results.bp, public_udps.bp, web_services.bp)
 API_BLUEPRINTS = SHARED_BLUEPRINTS + OWN_BLUEPRINTS
 
 

@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # the parts are imported where they are built: importing this
     from backend.processing.sync_slots import SyncSlots
     from backend.storage.udps import UdpStore
     from backend.storage.users import UserStore
+    from backend.storage.web_services import WebServiceStore
+    from backend.web_services.cache import TileCache
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class Services:
     results: ResultStorage
     sync_slots: SyncSlots  # this process's synchronous computations (POST /result, warm-up)
     files: LocalWorkspaces  # users' uploaded files (/files, load_uploaded_files); FsspecWorkspaces is one too
+    web_services: WebServiceStore  # secondary web services (/services)
+    tiles: TileCache  # this process's rendered tiles of web services
 
 
 def build_services(settings: Settings, migrate: bool = True) -> Services:
@@ -66,6 +70,8 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     from backend.processing.sync_slots import SyncSlots
     from backend.storage.udps import UdpStore
     from backend.storage.users import UserStore
+    from backend.storage.web_services import WebServiceStore
+    from backend.web_services.cache import TileCache
 
     db = open_database(settings, migrate=migrate)
     users = UserStore(db)
@@ -81,6 +87,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         settings=settings, db=db, users=users, udps=UdpStore(db), authenticator=authenticator,
         collections=build_collection_registry(settings), processes=processes,
         implementations=build_implementations(processes),
+        web_services=WebServiceStore(db), tiles=TileCache(settings.tile_cache_bytes),
         sync_slots=SyncSlots(settings.sync_max_concurrent, settings.sync_threads, settings.sync_queue_timeout))
 
 

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
                                                          "once (each on sync_threads threads); more wait")
     sync_queue_timeout: float = Field(5, ge=0, description="Seconds a POST /result over sync_max_concurrent waits "
                                                           "for a free slot; then 503 InfrastructureBusy")
+    tile_timeout: float = Field(30, gt=0, description="Seconds one web service tile may compute")
+    tile_cache_bytes: int = Field(64 * 2**20, ge=0, description="Bytes of rendered tiles each worker process "
+                                                               "keeps (LRU); 0 turns the cache off")
     udf_memory_mb: int = Field(1024, gt=0, description="MiB one UDF chunk may allocate (its sandbox's address "
                                                       "space beyond the Python runtime); more → UdfFailed")
     udf_cpu_seconds: float = Field(60, gt=0, description="CPU seconds one UDF chunk may use; more → UdfFailed")

@@ -44,7 +44,7 @@ class BackendProcessing:
                                           settings.sync_timeout, meter)
             except BaseException as exc:
                 remove()
-                _settle_failure(svc.ledger, caller.user_id, ref, plan, meter, context, exc)
+                settle_failure(svc.ledger, caller.user_id, ref, plan, meter, context, exc)
                 raise
         try:
             usage = usage_document(meter.cpu_seconds, meter.memory_gb_seconds, context.input_values,
@@ -70,11 +70,12 @@ class BackendProcessing:
                           udp_lookup=lambda process_id: udps.get(user_id, process_id), **limits)
 
 
-def _settle_failure(ledger, user_id: str, ref: str, plan, meter, context, exc: BaseException) -> None:
+def settle_failure(ledger, user_id: str, ref: str, plan, meter, context, exc: BaseException,
+                   what: str = "POST /result") -> None:
     """A failed request pays the rule batch jobs pay too (``failure_costs``): what it used, without the
     fixed fee, when the user caused the failure (an openEO 4xx: e.g. a bad argument, the time limit);
     nothing when the backend did (5xx, or any other exception)."""
     user_caused = isinstance(exc, errors.OpenEOError) and caused_by_user(exc.code, exc.status)
     used = usage_document(meter.cpu_seconds, meter.memory_gb_seconds, context.input_values, 0, 0)
     ledger.settle(user_id, ref, failure_costs(plan, used, user_caused),
-                  note=f"POST /result failed: {getattr(exc, 'code', type(exc).__name__)}")
+                  note=f"{what} failed: {getattr(exc, 'code', type(exc).__name__)}")

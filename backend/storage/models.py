@@ -121,3 +121,26 @@ class LedgerEntry(Base):
     ref: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebService(Base):
+    """A secondary web service (openEO ``/services``): its id is the unguessable part of its tile URL.
+    ``version`` grows with every change, so cached tiles of an older version are never served."""
+
+    __tablename__ = "web_services"
+    __table_args__ = (Index("ix_web_services_user", "user_id", "created"),)
+
+    service_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    process: Mapped[dict] = mapped_column(JSON)
+    configuration: Mapped[dict] = mapped_column(JSON, default=dict)
+    title: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    plan: Mapped[str | None] = mapped_column(String(64))
+    budget: Mapped[float | None] = mapped_column(Float)
+    costs: Mapped[float] = mapped_column(Float, default=0.0)  # credits its rendered tiles cost so far
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

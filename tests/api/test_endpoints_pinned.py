@@ -1,6 +1,6 @@
 """The capabilities ``endpoints`` list, pinned: the shared views (apicore/views/) plus the backend's own
 blueprints must register exactly the routes the backend offered before they were split (and those
-added since: the public UDP catalogue)."""
+added since: the public UDP catalogue, secondary web services)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ ENDPOINTS = [
     {"path": "/public/process_graphs", "methods": ["GET"]},
     {"path": "/public/process_graphs/{owner_id}/{process_id}", "methods": ["GET"]},
     {"path": "/result", "methods": ["POST"]},
+    {"path": "/service_types", "methods": ["GET"]},
+    {"path": "/services", "methods": ["GET", "POST"]},
+    {"path": "/services/{service_id}", "methods": ["DELETE", "GET", "PATCH"]},
+    {"path": "/services/{service_id}/logs", "methods": ["GET"]},
+    {"path": "/services/{service_id}/tiles/{z}/{x}/{y}", "methods": ["GET"]},
     {"path": "/udf_runtimes", "methods": ["GET"]},
     {"path": "/validation", "methods": ["POST"]},
 ]

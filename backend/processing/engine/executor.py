@@ -43,6 +43,9 @@ class RunContext:
     input_values: int = 0  # values of the cubes the graph loaded (usage: input megapixels)
     inputs: list[dict] = field(default_factory=list)  # the items loaded (provenance.input_entries)
     published_calls: set[tuple[str, str]] = field(default_factory=set)  # this backend's published UDPs run
+    # A grid every load_collection loads onto instead of its own extent (a web service tile):
+    # {"spatial_extent": {...}, "target_crs": ..., "target_resolution": ...}; None = the graph's own.
+    load_grid: dict | None = None
 
     def record_items(self, collection: str, items) -> None:
         """Note the STAC items a load read (the result's provenance)."""

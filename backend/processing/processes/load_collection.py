@@ -14,8 +14,11 @@ def load_collection(id: str, spatial_extent: dict | None, temporal_extent: list 
     catalog = run_context.services.collections
     ref = catalog.ref(id)
     metadata = catalog.describe(id, run_context.api_root)
+    grid = run_context.load_grid or {}
+    spatial_extent = grid.get("spatial_extent", spatial_extent)
     filters = {name: _predicate(callback) for name, callback in (properties or {}).items()}
     cube = load_collection_cube(ref, metadata, spatial_extent, temporal_extent, bands, filters or None,
+                                target_crs=grid.get("target_crs"), target_resolution=grid.get("target_resolution"),
                                 max_values=run_context.max_pixels,  # checked from the grid, before the graph
                                 on_items=lambda items: run_context.record_items(id, items))
     check_cube_size(cube, run_context.max_pixels, "load_collection")
