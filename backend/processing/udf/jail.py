@@ -64,6 +64,9 @@ def enter_jail(root: str, spool_mb: int) -> None:
         _mount("tmpfs", root + "/spool", "tmpfs", MS_NOSUID | MS_NODEV, options + ",huge=within_size")
     except OSError:  # a kernel without transparent huge pages for tmpfs
         _mount("tmpfs", root + "/spool", "tmpfs", MS_NOSUID | MS_NODEV, options)
-    os.makedirs(root + "/tmp", mode=0o755)  # not writable: chunks would meet each other's files there
+    # Not writable: chunks would meet each other's files there. It exists already when the Python
+    # installation lives under /tmp (a checkout in /tmp: its binds made the directory).
+    os.makedirs(root + "/tmp", mode=0o755, exist_ok=True)
+    os.chmod(root + "/tmp", 0o755)
     os.chroot(root)
     os.chdir("/")

@@ -87,9 +87,11 @@ def test_udf_runtimes_unite_versions_and_libraries_without_top_level_federation_
     assert assert_valid_federation_fields(document, ["b1", "b2"]) == 3
 
 
-def test_our_empty_udf_runtimes_merge_to_an_empty_map(real):
-    assert merge_udf_runtimes({"b1": real.udf_runtimes, "b2": {"R": R_B2}}).document == {
-        "R": {**R_B2, "federation:backends": ["b2"]}}
+def test_our_python_runtime_merges_beside_another_backends_r(real):
+    assert set(real.udf_runtimes) == {"Python"}
+    merged = merge_udf_runtimes({"b1": real.udf_runtimes, "b2": {"R": R_B2}}).document
+    assert merged == {"Python": {**real.udf_runtimes["Python"], "federation:backends": ["b1"]},
+                      "R": {**R_B2, "federation:backends": ["b2"]}}
 
 
 WMTS = {"title": "WMTS", "configuration": {"version": {"type": "string", "default": "1.0.0",
