@@ -28,6 +28,7 @@ from apicore import errors
 from apicore.file_paths import checked_file_path
 from backend.processing.limits import check_cube_size
 from backend.processing.processes.load_geojson import geojson_cube
+from backend.processing.processes.load_url import FormatUnsuitable
 from backend.processing.processes.values import plain
 
 PROCESS = "load_uploaded_files"
@@ -57,12 +58,6 @@ INPUT_FORMATS: dict[str, dict] = {
         "parameters": {},
     },
 }
-
-
-class FormatUnsuitable(errors.OpenEOError):
-    code = "FormatUnsuitable"
-    status = 400
-    template = "Data can't be loaded with the requested input format: {reason}"
 
 
 def resolve_format(name: Any) -> str:
