@@ -17,7 +17,8 @@ The chunks are computed lazily (``xarray.map_blocks``), so Dask schedules them l
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -39,6 +40,8 @@ class UdfCall:
     code: str
     context: Any
     limits: UdfLimits
+    # The chunks of one call share a sandboxed process (one user, one code): chosen here, never by users.
+    session: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def limits_of(run_context: Any) -> UdfLimits:
@@ -116,7 +119,7 @@ def _run_block(block: xr.DataArray, call: UdfCall, drop: str | None, dtype: np.d
     bare = xr.DataArray(block.transpose(*order).values, dims=order,
                         coords={dim: block.coords[dim].values for dim in order if dim in block.coords},
                         name=block.name)
-    result = run_udf_chunk(call.code, call.context, bare, call.limits)
+    result = run_udf_chunk(call.code, call.context, bare, call.limits, call.session)
     expected = [dim for dim in block.dims if dim != drop]
     if drop is not None and drop in result.dims and result.sizes[drop] == 1:
         result = result.isel({drop: 0}, drop=True)

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 WORKER = Path(worker.__file__).resolve()
 START_TIMEOUT = 60.0  # seconds for the fork server to build its root and import its libraries
 TRACEBACK_LINES = 12  # of the UDF's traceback, quoted in the error
-# A uid per running chunk: UID_BASE + (server pid % 1000) * 2**22 + the chunk's pid in its namespace
+# A uid per sandboxed process: UID_BASE + (server pid % 1000) * 2**22 + the process's pid in its namespace
 # (PIDs stay below 2**22, Linux's largest pid_max), all below 2**32 - 1.
 UID_BASE = 1_000_000
 SIGXCPU = 24
@@ -96,8 +96,9 @@ class ForkServerClient:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def run(self, code: str, context: object, cube, limits: UdfLimits):
-        """The UDF's result cube for ``cube`` (an xarray.DataArray)."""
+    def run(self, code: str, context: object, cube, limits: UdfLimits, session: str | None = None):
+        """The UDF's result cube for ``cube`` (an xarray.DataArray); chunks of one ``session`` may share
+        a sandboxed process (no session: a process of its own)."""
         request_id = f"c{next(self._ids)}"
         workdir = self.spool / request_id
         try:
@@ -113,8 +114,8 @@ class ForkServerClient:
                                        "make the request smaller.") from None
             event, answer = threading.Event(), {}
             self._waiting[request_id] = (event, answer)
-            message = {"id": request_id, "dir": request_id, "memory": limits.memory, "cpu": limits.cpu,
-                       "timeout": limits.timeout}
+            message = {"id": request_id, "dir": request_id, "session": session or request_id,
+                       "memory": limits.memory, "cpu": limits.cpu, "timeout": limits.timeout}
             with self._lock:
                 self.process.stdin.write((json.dumps(message) + "\n").encode())
                 self.process.stdin.flush()
@@ -219,5 +220,5 @@ def fork_server(spool_mb: int = 2048) -> ForkServerClient:
         return _client
 
 
-def run_udf_chunk(code: str, context: object, cube, limits: UdfLimits):
-    return fork_server(limits.spool_mb).run(code, context, cube, limits)
+def run_udf_chunk(code: str, context: object, cube, limits: UdfLimits, session: str | None = None):
+    return fork_server(limits.spool_mb).run(code, context, cube, limits, session)
