@@ -100,13 +100,13 @@ def choose_geobox(parsed: Sequence[ParsedItem], bbox: BBox | None, area: Polygon
         finest = min((g for p in in_out_crs for g in p.geoboxes()),
                      key=lambda g: min(abs(g.resolution.x), abs(g.resolution.y)))
         rx, ry = abs(finest.resolution.x), abs(finest.resolution.y)
-    else:  # a foreign CRS: the native finest resolution carried over ("fit" at the centre pixel)
+    if target_resolution is not None:
+        rx, ry = _resolution(target_resolution)
+    elif finest is None:  # a foreign CRS: the native finest resolution carried over ("fit" at the centre pixel)
         source = min((g for p in parsed if _same(_item_crs(p), native) for g in p.geoboxes()),
                      key=lambda g: min(abs(g.resolution.x), abs(g.resolution.y)))
         res = compute_output_geobox(source, OdcCRS(out_crs.to_wkt()), resolution="auto").resolution
         rx, ry = abs(res.x), abs(res.y)
-    if target_resolution is not None:
-        rx, ry = _resolution(target_resolution)
     anchor: Any = "edge"
     if finest is not None:
         ax, ay = _fraction(finest.affine.c / rx), _fraction(finest.affine.f / ry)

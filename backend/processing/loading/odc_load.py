@@ -30,8 +30,10 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from odc.geo.geobox import GeoBox
 
+from backend.processing.loading import footprints
 from backend.processing.loading.bands import Band, RasterInfo, raster_info
 
+footprints.install()
 log = logging.getLogger(__name__)
 
 RENAME = {"time": "t", "latitude": "y", "longitude": "x"}
