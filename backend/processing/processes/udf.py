@@ -27,8 +27,10 @@ import xarray as xr
 
 from apicore import errors
 from backend.processing.engine.executor import Callback
+from backend.processing.processes.udf_vector import run_on_vector_cube
 from backend.processing.udf.runtimes import check_runtime
 from backend.processing.udf.sandbox import UdfLimits, run_udf_chunk
+from backend.processing.writers.common import geometry_dim
 
 UDF_ORDER = ("t", "bands", "y", "x")  # the openeo package's order for UDF cubes (execute_local_udf)
 SPATIAL = ("x", "y")
@@ -198,12 +200,15 @@ def aggregate_temporal_udf(data: Any, call: UdfCall, intervals: Any, labels: Any
 
 def run_udf(data: Any, udf: str, runtime: str, version: str | None = None, context: Any = None,
             run_context: Any = None) -> Any:
-    """run_udf as a node of its own: on a whole raster cube (as apply does). Inside other callbacks
+    """run_udf as a node of its own: on a whole raster cube (as apply does) or a vector cube
+    (udf_vector.py). Inside other callbacks
     (where it would get bare arrays without labels) it is refused with what to do instead."""
     call = checked_call(udf, runtime, version, context, run_context)
+    if isinstance(data, xr.DataArray) and (dim := geometry_dim(data)) is not None:
+        return run_on_vector_cube(data, dim, call)
     if isinstance(data, xr.DataArray):
         return run_on_chunks(data, call)
     raise errors.ProcessParameterInvalid(
         process="run_udf", parameter="data",
-        reason="this backend runs a UDF on a raster cube, or as the only process of the callback of apply, "
+        reason="this backend runs a UDF on a raster or vector cube, or as the only process of the callback of apply, "
                "apply_dimension or reduce_dimension (with the callback's data as `data`)")

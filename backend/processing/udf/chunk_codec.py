@@ -44,5 +44,22 @@ def decode_chunk(directory: str, stem: str):
     return xr.DataArray(values, dims=header["dims"], coords=coords, name=header.get("name"))
 
 
+def encode_geometries(dim: str, geometries, crs: str | None, properties: dict | None = None) -> dict:
+    """A vector cube's geometries (shapely) as JSON: WKB in hex, the CRS as WKT (or None), and the
+    properties of each (name → one value per geometry; numbers, strings, None)."""
+    import shapely
+
+    columns = {str(name): [_json_label(v) for v in np.asarray(values).tolist()]
+               for name, values in (properties or {}).items()}
+    return {"dim": dim, "wkb": [shapely.to_wkb(g, hex=True) for g in geometries], "crs": crs,
+            "properties": columns}
+
+
+def decode_geometries(document: dict) -> list:
+    import shapely
+
+    return list(shapely.from_wkb(document["wkb"])) if document["wkb"] else []
+
+
 def _json_label(value):
     return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)

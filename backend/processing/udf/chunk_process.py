@@ -23,10 +23,10 @@ import shutil
 import traceback
 
 if __package__:
-    from backend.processing.udf.chunk_codec import decode_chunk, encode_chunk
+    from backend.processing.udf.chunk_codec import decode_chunk, decode_geometries, encode_chunk, encode_geometries
     from backend.processing.udf.jail import PR_SET_NO_NEW_PRIVS, libc
 else:  # the fork server runs as a script: its sibling modules
-    from chunk_codec import decode_chunk, encode_chunk
+    from chunk_codec import decode_chunk, decode_geometries, encode_chunk, encode_geometries
     from jail import PR_SET_NO_NEW_PRIVS, libc
 
 MAX_PROCESSES = 32  # per session (its own uid): a fork bomb stops here
@@ -100,12 +100,16 @@ def run_chunk(workdir: str) -> int:
         compiled = compile(code, "<udf>", "exec", dont_inherit=True)  # not our __future__ flags
         run_code.load_module_from_string = lambda _code: _module(compiled)  # our filename in tracebacks
         cube = decode_chunk(workdir, "input")
-        data = UdfData(datacube_list=[XarrayDataCube(cube)], user_context=request.get("context") or {})
+        vector = _input_geometries(workdir)
+        data = UdfData(datacube_list=[XarrayDataCube(cube)], user_context=request.get("context") or {},
+                       feature_collection_list=[vector[1]] if vector else None)
         result = run_code.run_udf_code(code, data)
         cubes = result.get_datacube_list() or []
         if len(cubes) != 1:
             raise ValueError(f"the UDF must return one data cube, it returned {len(cubes)}")
         encode_chunk(cubes[0].get_array(), workdir, "output")
+        if vector:
+            _output_geometries(workdir, vector, result.get_feature_collection_list() or [])
         return 0
     except MemoryError as exc:
         write_error(workdir, "memory", udf_traceback(exc))
@@ -113,6 +117,34 @@ def run_chunk(workdir: str) -> int:
     except BaseException as exc:  # noqa: BLE001 - everything the user's code raises is reported
         write_error(workdir, "exception", udf_traceback(exc))
         return EXIT_EXCEPTION
+
+
+def _input_geometries(workdir: str):
+    """A vector cube's geometries, if the chunk is one: (their dimension, a FeatureCollection of a
+    GeoDataFrame indexed like the cube's labels on that dimension)."""
+    path = os.path.join(workdir, "input-geometries.json")
+    if not os.path.exists(path):
+        return None
+    import geopandas as gpd
+    from openeo.udf import FeatureCollection
+
+    with open(path) as file:
+        document = json.load(file)
+    frame = gpd.GeoDataFrame(document.get("properties") or {}, geometry=decode_geometries(document),
+                             crs=document["crs"])
+    return document["dim"], FeatureCollection(id="geometries", data=frame)
+
+
+def _output_geometries(workdir: str, vector, collections) -> None:
+    """The geometries apply_vectorcube returned (an apply_datacube UDF leaves the input's in place)."""
+    dim, given = vector
+    if len(collections) != 1 or collections[0] is given:
+        return
+    frame = collections[0].data
+    crs = frame.crs.to_wkt() if frame.crs is not None else None
+    properties = {name: frame[name].to_numpy() for name in frame.columns if name != frame.geometry.name}
+    with open(os.path.join(workdir, "output-geometries.json"), "w") as file:
+        json.dump(encode_geometries(dim, list(frame.geometry), crs, properties), file)
 
 
 def _module(compiled) -> dict:

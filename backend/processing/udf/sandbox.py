@@ -96,15 +96,19 @@ class ForkServerClient:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def run(self, code: str, context: object, cube, limits: UdfLimits, session: str | None = None):
-        """The UDF's result cube for ``cube`` (an xarray.DataArray); chunks of one ``session`` may share
-        a sandboxed process (no session: a process of its own)."""
+    def run(self, code: str, context: object, cube, limits: UdfLimits, session: str | None = None,
+            geometries: dict | None = None):
+        """The UDF's result cube for ``cube`` (an xarray.DataArray) and the geometries it returned (a vector
+        cube's, ``geometries``: chunk_codec.encode_geometries) or None; chunks of one ``session`` may
+        share a sandboxed process (no session: a process of its own)."""
         request_id = f"c{next(self._ids)}"
         workdir = self.spool / request_id
         try:
             workdir.mkdir(mode=0o700)
             try:
                 encode_chunk(cube, str(workdir), "input")
+                if geometries is not None:
+                    (workdir / "input-geometries.json").write_text(json.dumps(geometries))
                 (workdir / "request.json").write_text(json.dumps({"code": code, "context": context}))
             except OSError as exc:
                 if exc.errno != errno.ENOSPC:
@@ -153,7 +157,8 @@ class ForkServerClient:
 
 def _result(workdir: Path, answer: dict, limits: UdfLimits):
     if answer.get("exit") == 0 and (workdir / "output.npy").exists():
-        return decode_chunk(str(workdir), "output")
+        returned = workdir / "output-geometries.json"
+        return decode_chunk(str(workdir), "output"), (_read_json(returned) if returned.exists() else None)
     failure = _read_json(workdir / "error.json")
     if answer.get("timed_out"):
         raise errors.UdfFailed(f"The UDF ran longer than {limits.timeout:g} s on one chunk and was stopped "
@@ -221,4 +226,9 @@ def fork_server(spool_mb: int = 2048) -> ForkServerClient:
 
 
 def run_udf_chunk(code: str, context: object, cube, limits: UdfLimits, session: str | None = None):
-    return fork_server(limits.spool_mb).run(code, context, cube, limits, session)
+    return fork_server(limits.spool_mb).run(code, context, cube, limits, session)[0]
+
+
+def run_udf_vector(code: str, context: object, cube, geometries: dict, limits: UdfLimits):
+    """A vector cube's values and geometries through the UDF: (result cube, returned geometries or None)."""
+    return fork_server(limits.spool_mb).run(code, context, cube, limits, None, geometries)

@@ -267,6 +267,7 @@ def warm_up() -> None:
     is then imported in every forked chunk already (about 0.5 s a chunk otherwise)."""
     import tempfile
 
+    import geopandas  # noqa: F401  (vector cubes' UDFs get GeoDataFrames)
     import xarray as xr
     from openeo.udf import UdfData, XarrayDataCube, run_code
 
