@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the parts are imported where they are built: importing this
     from backend.auth.authenticate import Authenticator
     from backend.catalog.registry import CollectionRegistry
     from backend.files.workspace import LocalWorkspaces
-    from backend.jobs.logs import JobLogs
+    from backend.jobs.logs import JobLogs, ServiceLogs
     from backend.jobs.signing import UrlSigner
     from backend.jobs.storage import ResultStorage
     from backend.jobs.store import JobStore
@@ -52,6 +52,7 @@ class Services:
     files: LocalWorkspaces  # users' uploaded files (/files, load_uploaded_files); FsspecWorkspaces is one too
     web_services: WebServiceStore  # secondary web services (/services)
     tiles: TileCache  # this process's rendered tiles of web services
+    service_logs: ServiceLogs  # web services' log entries (tiles that failed)
 
 
 def build_services(settings: Settings, migrate: bool = True) -> Services:
@@ -61,7 +62,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     from backend.auth.basic_tokens import BasicTokenSigner
     from backend.files import open_workspaces
     from backend.auth.oidc import OidcValidator
-    from backend.jobs.logs import JobLogs
+    from backend.jobs.logs import JobLogs, ServiceLogs
     from backend.jobs.signing import UrlSigner
     from backend.jobs.storage import open_result_storage
     from backend.jobs.store import JobStore
@@ -87,7 +88,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         settings=settings, db=db, users=users, udps=UdpStore(db), authenticator=authenticator,
         collections=build_collection_registry(settings), processes=processes,
         implementations=build_implementations(processes),
-        web_services=WebServiceStore(db), tiles=TileCache(settings.tile_cache_bytes),
+        web_services=WebServiceStore(db), tiles=TileCache(settings.tile_cache_bytes), service_logs=ServiceLogs(db),
         sync_slots=SyncSlots(settings.sync_max_concurrent, settings.sync_threads, settings.sync_queue_timeout))
 
 

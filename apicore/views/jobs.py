@@ -13,17 +13,15 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, jsonify, request
 
 from apicore import errors
-from apicore.log_levels import check_level
-from apicore.views.context import (MAX_LIMIT, api, api_root, integer_argument, object_body, paging_arguments,
-                                   require_caller)
+from apicore.views.context import api, api_root, object_body, paging_arguments, require_caller
 from apicore.views.job_fields import checked_fields
+from apicore.views.log_pages import log_arguments, log_links
 
 bp = Blueprint("jobs", __name__)
 
 # GET /jobs lists scalars only (the spec recommends leaving out process, usage and other objects)
 LISTED = ("id", "title", "description", "status", "progress", "created", "updated", "plan", "costs", "budget")
 TRUE = ("", "true", "1")  # ?partial, ?partial=true (allowEmptyValue)
-MAX_LOG_OFFSET_CHARS = 1000  # an entry id of any backend fits; longer is no entry id
 
 
 @bp.get("/jobs")
@@ -93,19 +91,10 @@ def job_results(job_id: str):
 @bp.get("/jobs/<job_id>/logs")
 def job_logs(job_id: str):
     caller = require_caller()
-    limit = integer_argument("limit", 1, MAX_LIMIT, None)
-    offset = request.args.get("offset") or None  # the id of the last entry seen: the service checks it
-    if offset is not None and len(offset) > MAX_LOG_OFFSET_CHARS:
-        raise errors.BadRequest(reason=f"'offset' must be the id of a log entry (at most {MAX_LOG_OFFSET_CHARS} "
-                                       "characters): follow the 'next' link of the logs")
-    level = check_level(request.args.get("level") or "debug")
+    offset, level, limit = log_arguments()
     root = api_root()
     listing, last = api().jobs.logs(caller, job_id, root, offset, level, limit)
-    links = []
-    if last is not None:
-        query = urlencode({k: v for k, v in (("offset", last), ("limit", limit), ("level", level)) if v is not None})
-        links.append({"rel": "next", "type": "application/json", "href": f"{root}/jobs/{job_id}/logs?{query}"})
-    return jsonify({**listing, "links": links})
+    return jsonify({**listing, "links": log_links(f"{root}/jobs/{job_id}/logs", last, limit, level)})
 
 
 @bp.get("/jobs/<job_id>/estimate")

@@ -3,7 +3,7 @@
     GET /service_types                                  what can be published: XYZ
     GET, POST /services                                 the caller's services; publish one (201)
     GET, PATCH, DELETE /services/{id}                   describe, change (cached tiles go stale), delete
-    GET /services/{id}/logs                             (no log entries are kept yet: always empty)
+    GET /services/{id}/logs                             tiles that failed to render (the last 1000)
     GET /services/{id}/tiles/{z}/{x}/{y}                a 256×256 PNG in web Mercator, no token needed
 
 Map clients (Leaflet, OpenLayers, the Web Editor) fetch tiles without a token: the service id (128 random
@@ -19,6 +19,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from apicore import errors
 from apicore.views.context import api_root, object_body, require_caller
+from apicore.views.log_pages import log_arguments, log_links
 from backend.accounting.pricing import check_budget, plan_for
 from backend.api.context import services
 from backend.processing.engine.graph import Graph
@@ -114,8 +115,12 @@ def delete_service(service_id: str):
 
 @bp.get("/services/<service_id>/logs")
 def service_logs(service_id: str):
+    offset, level, limit = log_arguments()
     _owned(service_id)
-    return jsonify({"logs": [], "links": []})
+    entries, more = services().service_logs.read(service_id, offset, level, limit)
+    last = entries[-1]["id"] if more and entries else None
+    links = log_links(f"{api_root()}/services/{service_id}/logs", last, limit, level)
+    return jsonify({"level": level, "logs": entries, "links": links})
 
 
 @bp.get("/services/<service_id>/tiles/<int:z>/<int:x>/<int:y>")

@@ -144,3 +144,19 @@ class WebService(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ServiceLogEntry(Base):
+    """A web service's log entry (tiles that failed to render), as JobLogEntry is a job's."""
+
+    __tablename__ = "service_logs"
+
+    service_id: Mapped[str] = mapped_column(ForeignKey("web_services.service_id", ondelete="CASCADE"),
+                                            primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    level: Mapped[str] = mapped_column(String(8))
+    code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict | list | None] = mapped_column(JSON)
+    path: Mapped[list | None] = mapped_column(JSON)

@@ -48,9 +48,14 @@ def render_tile(parts, service: WebService, z: int, x: int, y: int, root: str) -
                 parts.ledger.settle(service.user_id, ref, 0, note=f"{what}: no data")
                 return transparent_tile()
             settle_failure(parts.ledger, service.user_id, ref, plan, meter, context, exc, what)
+            parts.service_logs.append(service.service_id, "error", f"Tile {z}/{x}/{y}: {exc.message}", code=exc.code,
+                                      data={"tile": [z, x, y]})
             raise
         except BaseException as exc:
             settle_failure(parts.ledger, service.user_id, ref, plan, meter, context, exc, what)
+            parts.service_logs.append(service.service_id, "error", f"Tile {z}/{x}/{y} failed: an internal error "
+                                      f"({type(exc).__name__}); the operator's server log has the details.",
+                                      code="Internal", data={"tile": [z, x, y]})
             raise
     png = encode_png(to_rgba(bands, value_range(bands, service.configuration)))
     usage = usage_document(meter.cpu_seconds, meter.memory_gb_seconds, context.input_values,

@@ -244,3 +244,27 @@ def test_three_bands_make_an_rgb_tile(connection, live_server):
         close = np.abs(image[channel][valid].astype(float) - expected[valid]) <= 1
         assert close.mean() > 0.98, (name, close.mean())
     assert not (image[0] == image[2]).all()  # colour, not grey
+
+
+def test_tiles_that_fail_are_in_the_service_logs_with_paging(connection, live_server):
+    cube = connection.load_collection(DEMO_S2_COLLECTION, spatial_extent=AREA, temporal_extent=INTERVAL,
+                                      bands=["B04", "B08"])
+    service = cube.reduce_dimension("t", "mean").tiled_viewing_service(type="XYZ")  # 2 bands: no map tile
+    assert service.logs() == []
+    z, x, y = TILE
+    for dx in range(3):
+        response = requests.get(_tile_url(service, z, x + dx, y))
+        assert response.status_code == 400 and "one band (grey) or three (RGB)" in response.json()["message"]
+    logs = service.logs()
+    assert [entry["level"] for entry in logs] == ["error"] * 3 and [entry["id"] for entry in logs] == ["1", "2", "3"]
+    assert logs[0]["message"].startswith(f"Tile {z}/{x}/{y}: ") and "reduce the other dimensions" in logs[0]["message"]
+    assert logs[0]["code"] == "BadRequest" and logs[2]["data"] == {"tile": [z, x + 2, y]}
+    first = connection.get(f"/services/{service.service_id}/logs", params={"limit": 2}).json()
+    assert [entry["id"] for entry in first["logs"]] == ["1", "2"] and first["level"] == "debug"
+    after = connection.get(first["links"][0]["href"]).json()  # the next link, as the client follows it
+    assert [entry["id"] for entry in after["logs"]] == ["3"] and after["links"] == []
+    assert connection.get(f"/services/{service.service_id}/logs", params={"level": "warning"}).json()["logs"] != []
+    other = openeo.connect(live_server.url).authenticate_basic(*live_server.new_user())
+    with pytest.raises(OpenEoApiError) as caught:
+        other.get(f"/services/{service.service_id}/logs", expected_status=200)
+    assert caught.value.http_status_code == 404 and caught.value.code == "ServiceNotFound"
