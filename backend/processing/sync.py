@@ -16,6 +16,7 @@ from apicore import errors
 from backend.processing.compute import ComputeScope, computing
 from backend.processing.engine.executor import Executor, RunContext
 from backend.processing.engine.graph import Graph
+from backend.processing.engine.pushdown import push_filters
 from backend.processing.engine.implementations import Implementations
 from backend.processing.limits import Deadline
 from backend.processing.provenance import Provenance
@@ -42,11 +43,22 @@ def evaluate(process: Any, implementations: Implementations, context: RunContext
     if not isinstance(process, dict):
         raise errors.ProcessGraphMissing("Send the process as {\"process\": {\"process_graph\": {...}}}.")
     graph = Graph.parse(process.get("process_graph"))
+    graph = Graph.parse(push_filters(graph.nodes, lambda collection_id: _band_names(context, collection_id)))
     value = Executor(implementations, context).run(graph, parameter_defaults(process))
     if context.outputs:
         return context.outputs[-1]
     # no save_result: raster cubes as GeoTIFF, anything else as JSON
     return value, "GTiff" if classify(value) == "raster" else "JSON", {}
+
+
+def _band_names(context: RunContext, collection_id: str) -> list[str] | None:
+    """The collection's band names as load_collection knows them (None: unknown, nothing is pushed)."""
+    try:
+        metadata = context.services.collections.describe(collection_id, context.api_root)
+        dimensions = metadata["cube:dimensions"].values()
+        return next([str(v) for v in d["values"]] for d in dimensions if d.get("type") == "bands")
+    except Exception:  # noqa: BLE001 - an unknown collection, no bands: load_collection says so itself
+        return None
 
 
 def parameter_defaults(process: dict) -> dict[str, Any]:
