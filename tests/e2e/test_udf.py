@@ -196,7 +196,19 @@ def test_udf_sees_no_host_directories_nor_server_environment(connection, tmp_pat
     assert "uid 0" not in message  # not root
 
 
-def test_files_a_udf_writes_are_bounded(connection, tmp_path):
+@pytest.fixture(scope="module")
+def roomy_cpu_connection(session_data_dir):
+    """The same 64 MiB spool with CPU and time to spare: filling it costs system time (tmpfs pages), which
+    under a loaded CI machine once exceeded the 3 CPU seconds of the module's server."""
+    settings = load_settings(data_dir=session_data_dir, udf_memory_mb=256, udf_cpu_seconds=60, udf_timeout=90,
+                             udf_spool_mb=64)
+    server = LiveServer(create_app(settings))
+    yield openeo.connect(server.url).authenticate_basic(*server.new_user())
+    server.stop()
+
+
+def test_files_a_udf_writes_are_bounded(roomy_cpu_connection, tmp_path):
+    connection = roomy_cpu_connection
     udf = _escape_udf("""
         block, written = b"x" * 2**20, 0
         for index in range(10_000):  # 10 GB if nothing stopped it
