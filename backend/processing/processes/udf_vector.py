@@ -35,11 +35,11 @@ def run_on_vector_cube(data: xr.DataArray, dim: str, call) -> xr.DataArray:
     if returned is not None:  # apply_vectorcube: its geometries and their properties
         geometries, crs = decode_geometries(returned), returned.get("crs")
         properties = {name: np.array(values) for name, values in returned.get("properties", {}).items()}
-    elif dim not in result.dims or result.sizes[dim] != len(geometries):
-        raise errors.UdfFailed(f"The UDF returned a cube of ({_sizes(result)}) for a vector cube of "
-                               f"{len(geometries)} geometries: keep the dimension '{dim}' and its size, or return "
-                               "new geometries with apply_vectorcube(geometries, cube, context).")
     if dim not in result.dims or result.sizes[dim] != len(geometries):
+        if returned is None:
+            raise errors.UdfFailed(f"The UDF returned a cube of ({_sizes(result)}) for a vector cube of "
+                                   f"{len(geometries)} geometries: keep the dimension '{dim}' and its size, or "
+                                   "return new geometries with apply_vectorcube(geometries, cube, context).")
         raise errors.UdfFailed(f"apply_vectorcube returned {len(geometries)} geometries and a cube of "
                                f"({_sizes(result)}): the cube's dimension '{dim}' needs one label per geometry.")
     labels = np.empty(len(geometries), dtype=object)
