@@ -18,7 +18,7 @@ import rasterio.shutil
 import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 
-from backend.processing.writers import write_result
+from backend.processing.writers import raster_tiff, write_result
 from backend.processing.writers.raster_tiff import GDAL_CACHE_MB
 
 RES, X0, Y0 = 10.0, 500000.0, 5000000.0
@@ -37,7 +37,7 @@ def cube(height: int, width: int, bands: int) -> xr.DataArray:
     return values.rio.write_crs("EPSG:32632").chunk({"x": 512, "y": 512})
 
 
-@pytest.mark.parametrize("height, width, bands, options", [
+CASES = pytest.mark.parametrize("height, width, bands, options", [
     (513, 2100, 1, {"overview_resampling": "nearest", "blocksize": 256}),  # overviews do not halve evenly
     (513, 2100, 1, {"overview_resampling": "average", "compression": "zstd"}),
     (2100, 513, 2, {"overview_resampling": "nearest", "compression": "lzw", "blocksize": 512}),
@@ -46,8 +46,12 @@ def cube(height: int, width: int, bands: int) -> xr.DataArray:
     (700, 300, 1, {"overview_resampling": "bilinear", "predictor": False, "blocksize": 256}),
 ], ids=["513x2100-nearest", "513x2100-average-zstd", "2100x513x2-nearest-lzw", "1000x1000x3-cubic",
         "300x700-mode-uncompressed", "700x300-bilinear-no-predictor"])
+
+
+@CASES
 def test_packbits_temporary_overviews_give_the_same_file(tmp_path, monkeypatch, height, width, bands, options):
     monkeypatch.delenv("COG_TMP_COMPRESSION", raising=False)  # the reference must be GDAL's default
+    monkeypatch.setattr(raster_tiff, "IN_MEMORY_BYTES", 0)  # the streaming path: through a temporary file
     real_copy = rasterio.shutil.copy
     copies: list[tuple[Path, dict]] = []
 
@@ -73,3 +77,17 @@ def test_packbits_temporary_overviews_give_the_same_file(tmp_path, monkeypatch, 
         assert (written.height, written.width, written.count) == (height, width, bands)
         assert len(written.overviews(1)) >= 1  # the temporary overview file was used at all
     assert result.path.read_bytes() == reference.read_bytes()
+
+
+@CASES
+def test_small_cubes_written_from_memory_give_the_same_file(tmp_path, monkeypatch, height, width, bands, options):
+    """Cubes up to IN_MEMORY_BYTES are computed into memory and written as the COG directly (no temporary
+    file): the same bytes as the streaming path."""
+    written = {}
+    for name, limit in (("streamed", 0), ("in_memory", 2**30)):
+        monkeypatch.setattr(raster_tiff, "IN_MEMORY_BYTES", limit)
+        out = tmp_path / name
+        out.mkdir()
+        written[name] = write_result(cube(height, width, bands), "GTiff", options, out,
+                                     metadata={"processing:software": "test"}).path.read_bytes()
+    assert written["in_memory"] == written["streamed"]

@@ -10,10 +10,10 @@ from typing import Any
 import pystac
 import xarray as xr
 from odc.geo.geobox import GeoBox
-from odc.stac import parse_items
 from shapely.geometry import Polygon, box
 
 from backend.processing.limits import check_deadline, check_values
+from backend.processing.loading import parsed_items
 from backend.processing.loading.bands import Band, resolve_bands, with_common_names
 from backend.processing.loading.extents import (
     UTC, WGS84, BBox, TimeInterval, bbox_polygon, invalid, normalize_bbox, normalize_interval,
@@ -66,10 +66,7 @@ def plan_load(ref, metadata: dict, spatial_extent, temporal_extent, bands, prope
     found = find_items(ref, area, interval, filters)
     if not found.items:
         raise _no_data(ref, metadata, bbox, area, interval, found.before_properties)
-    parsed = []
-    for item in parse_items(found.items):
-        check_deadline(GRID_STAGE)
-        parsed.append(item)
+    parsed = parsed_items.parse(found.items, lambda: check_deadline(GRID_STAGE))
     geobox = choose_geobox(parsed, bbox, area, target_crs, target_resolution)
     check_deadline(GRID_STAGE)
     ((mid_lon, _),) = geobox.extent.centroid.to_crs("epsg:4326").points
@@ -91,12 +88,13 @@ def load_collection_cube(ref, collection_metadata: dict, spatial_extent: dict | 
     than ``max_values`` values is refused (ProcessGraphComplexity) before it is built.
     """
     _check_chunk_size(chunk_size)
-    plan = plan_load(ref, collection_metadata, spatial_extent, temporal_extent, bands, properties,
-                     target_crs=target_crs, target_resolution=target_resolution)
-    plan.check_size(max_values, "load_collection")
-    if on_items is not None:  # the items read, for the result's provenance
-        on_items(plan.items)
-    cube = load_cube(plan.items, plan.bands, plan.geobox, chunk_size=chunk_size, resampling=resampling)
+    with parsed_items.shared():  # the plan's parsed items serve the load too
+        plan = plan_load(ref, collection_metadata, spatial_extent, temporal_extent, bands, properties,
+                         target_crs=target_crs, target_resolution=target_resolution)
+        plan.check_size(max_values, "load_collection")
+        if on_items is not None:  # the items read, for the result's provenance
+            on_items(plan.items)
+        cube = load_cube(plan.items, plan.bands, plan.geobox, chunk_size=chunk_size, resampling=resampling)
     return with_common_names(cube, plan.bands)
 
 
