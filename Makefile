@@ -23,7 +23,7 @@ conformance: $(STAMP)
 	$(VENV)/bin/python conformance/run.py $(ARGS)
 
 bench: $(STAMP)
-	$(VENV)/bin/python tests/benchmarks/bench_metadata.py $(ARGS)
+	$(VENV)/bin/python tests/benchmarks/run.py $(ARGS)
 
 lock:
 	PYTHON=$(PYTHON) bash scripts/lock.sh

@@ -164,4 +164,5 @@ def load_cube(items: Sequence[pystac.Item], bands: Sequence[Band], geobox: GeoBo
     epsg = geobox.crs.epsg
     cube = cube.rio.write_crs(f"EPSG:{epsg}" if epsg else geobox.crs.to_wkt())
     cube.attrs = {"nodata": np.nan}
+    cube.name = None  # xarray names a DataArray after its dask array ("stack-<token>")
     return cube
