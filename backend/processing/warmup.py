@@ -4,8 +4,10 @@ A freshly forked gunicorn worker pays for what the master did not do or what doe
 lazily imported modules, its own database connection, the collection's parsed STAC items, PROJ's
 database, GDAL's drivers and dataset handles, Dask's thread pool, odc-stac's first load, the COG
 writer. ``warm_up`` runs a tiny synchronous request through the engine — load_collection of 28 x 28 px
-of the demo collection → ndvi → GTiff (a synthetic cube → GTiff when the demo catalog is off, so no
-remote source is contacted at start-up) — and opens the written COG with rasterio.
+of the demo collection → ndvi → GTiff; without the demo catalog, when every collection source is a static
+catalog on this machine, a few pixels of the first collection → ndvi (if it has red and nir bands) →
+mean over t → GTiff; otherwise a synthetic cube → GTiff, so no remote source is contacted at start-up —
+and opens the written COG with rasterio.
 
 Each step is timed and logged. A failing step is logged and skipped: warm-up never stops a worker from
 starting. Steps that would start after ``budget`` seconds are skipped, so readiness is delayed by a
@@ -19,8 +21,10 @@ import logging
 import os
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlparse
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +90,72 @@ def _database(services: Any) -> None:
 
 
 def _engine(services: Any, work_dir: Path) -> None:
-    from backend.demo import DEMO_S2_COLLECTION
     from backend.processing.engine.executor import RunContext
+    from backend.processing.provenance import software_versions
     from backend.processing.sync import execute_process
 
     settings = services.settings
     context = RunContext(services=services, max_pixels=settings.sync_max_pixels)
-    if settings.demo_catalog and DEMO_S2_COLLECTION in services.collections.refs():
+    graph = _warmup_graph(services)
+    if graph is not None:
         # on a slot of the requests' own (its threads then start warm), with the request's deadline rules
         with _sync_slots(services).take() as slot:
-            written = execute_process(demo_graph(DEMO_S2_COLLECTION), services.implementations, context, work_dir,
-                                      slot, timeout=BUDGET_S)
+            written = execute_process(graph, services.implementations, context, work_dir, slot, timeout=BUDGET_S)
     else:
         written = _synthetic_gtiff(work_dir, settings.sync_threads)
+    software_versions()  # read from the installed packages once per process (~10 ms)
     written.path.rename(work_dir / "warmup.tif")
+
+
+def _warmup_graph(services: Any) -> dict | None:
+    """The demo graph; else a tiny load of the first collection when every source is a static catalog on
+    this machine (nothing remote is contacted at start-up); else None."""
+    from backend.demo import DEMO_S2_COLLECTION
+
+    settings = services.settings
+    if settings.demo_catalog and DEMO_S2_COLLECTION in services.collections.refs():
+        return demo_graph(DEMO_S2_COLLECTION)
+    if settings.stac_sources and all(_on_this_machine(source) for source in settings.stac_sources):
+        refs = services.collections.refs()
+        if refs:
+            collection_id = min(refs)
+            return local_graph(collection_id, services.collections.describe(collection_id, "http://localhost/"))
+    return None  # the synthetic cube
+
+
+def _on_this_machine(source: Any) -> bool:
+    return source.kind == "static" and urlparse(str(source.url)).scheme in ("", "file")
+
+
+def local_graph(collection_id: str, metadata: dict) -> dict | None:
+    """What most synchronous requests do, on a few pixels at the centre of the collection's extent and the
+    first month of its time span: load → ndvi (when it has red and nir bands) → mean over t → GTiff."""
+    boxes = metadata["extent"]["spatial"]["bbox"]
+    box = boxes[1] if len(boxes) > 1 else boxes[0]  # STAC: [union, *sub-extents]; a union may have holes
+    west, south, east, north = (box[0], box[1], box[3], box[4]) if len(box) == 6 else box
+    start = metadata["extent"]["temporal"]["interval"][0][0]
+    if start is None:
+        return None
+    lon, lat, half = (west + east) / 2, (south + north) / 2, 0.0002  # ~40 x 40 m
+    first = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    common = {b.get("common_name"): b["name"] for b in metadata.get("summaries", {}).get("eo:bands", [])
+              if isinstance(b, dict) and "name" in b}
+    ndvi = "red" in common and "nir" in common
+    bands = [common["red"], common["nir"]] if ndvi else None
+    nodes: dict = {"load": {"process_id": "load_collection", "arguments": {
+        "id": collection_id, "bands": bands,
+        "spatial_extent": {"west": lon - half, "south": lat - half, "east": lon + half, "north": lat + half},
+        "temporal_extent": [first.date().isoformat(), (first + timedelta(days=31)).date().isoformat()]}}}
+    data = {"from_node": "load"}
+    if ndvi:
+        nodes["ndvi"] = {"process_id": "ndvi", "arguments": {"data": data, "nir": common["nir"], "red": common["red"]}}
+        data = {"from_node": "ndvi"}
+    nodes["mean"] = {"process_id": "reduce_dimension", "arguments": {"data": data, "dimension": "t", "reducer": {
+        "process_graph": {"mean": {"process_id": "mean", "arguments": {"data": {"from_parameter": "data"}},
+                                   "result": True}}}}}
+    nodes["save"] = {"process_id": "save_result", "arguments": {"data": {"from_node": "mean"}, "format": "GTiff"},
+                     "result": True}
+    return {"process_graph": nodes}
 
 
 def _synthetic_gtiff(work_dir: Path, threads: int) -> Any:

@@ -111,6 +111,11 @@ def start_server(server_dir: Path, catalog_json: Path, workers: int, threads: in
                             str(server_dir)], env=env, capture_output=True, text=True)
     if added.returncode != 0 and "exists already" not in added.stderr:
         raise ServerFailed(f"openeo-backend users add failed: {added.stderr.strip()}")
+    # enough credits for any number of requests (each holds sync_hold credits while it runs)
+    granted = subprocess.run([str(executable), "credits", "grant", USER, "1000000", "--note", "benchmark",
+                              "--data-dir", str(server_dir)], env=env, capture_output=True, text=True)
+    if granted.returncode != 0:
+        raise ServerFailed(f"openeo-backend credits grant failed: {granted.stderr.strip()}")
     port = free_port()
     argv = [str(executable), "serve", "--port", str(port), "--data-dir", str(server_dir), "--workers", str(workers)]
     server = Server("backend", argv, env, server_dir / "bench-ndvi-backend.log", port, workers)

@@ -10,6 +10,7 @@ import pytest
 import rasterio
 
 from backend.processing import warmup
+from backend.settings import StacSource
 
 STEPS = ["imports", "database", "engine", "cog"]
 
@@ -57,6 +58,43 @@ def test_synthetic_cube_without_the_demo_catalog(live_server, written, monkeypat
     assert all(isinstance(seconds, float) for seconds in outcome.values()), outcome
     assert (written["shape"], written["crs"]) == ((1, 64, 64), 32632)
     assert np.array_equal(written["values"], np.arange(64 * 64, dtype="float32").reshape(64, 64))
+
+
+
+def test_a_local_static_catalog_warms_up_with_its_first_collection(live_server, written, session_data_dir):
+    """No demo catalog, every source a static catalog on this machine: a few pixels of the first collection
+    (DEM_DEMO: no red/nir bands, so no ndvi) → mean over t → GTiff, on a sync slot; not the synthetic cube."""
+    services = live_server.services
+    catalog = session_data_dir / "demo-catalog" / "catalog.json"
+    settings = services.settings.model_copy(update={"demo_catalog": False, "stac_sources": [
+        StacSource(kind="static", url=str(catalog))]})
+    graph = warmup._warmup_graph(SimpleNamespace(settings=settings, collections=services.collections))
+    assert [n["process_id"] for n in graph["process_graph"].values()] == [
+        "load_collection", "reduce_dimension", "save_result"]
+    assert graph["process_graph"]["load"]["arguments"]["id"] == "DEM_DEMO"
+    outcome = warmup.warm_up(SimpleNamespace(settings=settings, db=services.db, collections=services.collections,
+                                             implementations=services.implementations))
+    assert all(isinstance(seconds, float) for seconds in outcome.values()), outcome
+    bands, height, width = written["shape"]
+    assert bands == 1 and 1 <= height <= 10 and 1 <= width <= 10  # ~40 m at the DEM's resolution
+    assert np.isfinite(written["values"]).all() and written["values"].min() > 0  # elevations in metres
+
+
+def test_the_local_warm_up_graph_has_ndvi_for_red_and_nir_and_nothing_remote():
+    metadata = {"extent": {"spatial": {"bbox": [[11.0, 46.0, 12.0, 47.0]]},
+                           "temporal": {"interval": [["2022-06-01T00:00:00Z", None]]}},
+                "summaries": {"eo:bands": [{"name": "B04", "common_name": "red"}, {"name": "B08", "common_name": "nir"},
+                                           {"name": "SCL"}]}}
+    graph = warmup.local_graph("S2", metadata)["process_graph"]
+    load = graph["load"]["arguments"]
+    assert load["bands"] == ["B04", "B08"] and load["temporal_extent"] == ["2022-06-01", "2022-07-02"]
+    assert load["spatial_extent"] == pytest.approx({"west": 11.4998, "south": 46.4998, "east": 11.5002,
+                                                    "north": 46.5002})
+    assert graph["ndvi"]["arguments"] == {"data": {"from_node": "load"}, "nir": "B08", "red": "B04"}
+    remote = SimpleNamespace(settings=SimpleNamespace(demo_catalog=False, stac_sources=[
+        StacSource(kind="static", url="/data/catalog.json"), StacSource(kind="api", url="https://stac.example")]),
+        collections=None)  # would fail if it were asked: a remote source is never contacted
+    assert warmup._warmup_graph(remote) is None
 
 
 def test_failures_are_logged_not_raised(caplog):
