@@ -9,7 +9,7 @@ from gunicorn.arbiter import Arbiter
 from backend.app import create_app
 from backend.gunicorn_worker import GUNICORN_OPTIONS, EmbeddedGunicorn, no_control_socket, warn_about_threads
 from backend.jobs.process import ChildRunner
-from backend.processing.warmup import warm_up
+from backend.processing.warmup import freeze_long_lived_objects, warm_up
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ def _serve(app, settings: Settings, development: bool, runner: ChildRunner | Non
         # A request's first-time work (GDAL, PROJ, item cache, first odc-stac load) now, not in the first
         # user's request; bounded, logged, never fatal (backend/processing/warmup.py).
         warm_up(app.extensions["openeo_backend"])
+        freeze_long_lived_objects()
 
     _Gunicorn(app, {
         "bind": f"{settings.host}:{settings.port}",

@@ -16,6 +16,7 @@ bounded amount (the tiny request itself takes well under a second).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -77,6 +78,18 @@ def warm_up(services: Any, budget: float = BUDGET_S) -> dict[str, float | str]:
     log.info("worker %d warmed up in %.2f s: %s", os.getpid(), total,
              ", ".join(f"{k} {v:.2f} s" if isinstance(v, float) else f"{k} {v}" for k, v in outcome.items()))
     return outcome
+
+
+def freeze_long_lived_objects() -> int:
+    """Move every object alive now (modules, caches, the app: ~300,000) out of the cyclic garbage
+    collector's sight; returns how many. Python's full collections scanned them all, 120-230 ms each,
+    inside whichever request triggered one: 1 in ~5 small NDVI requests took 0.34 instead of 0.2 s.
+    Objects frozen here are still freed by reference counting; only cycles among them would stay."""
+    gc.collect()
+    gc.freeze()
+    count = gc.get_freeze_count()
+    log.info("worker %d: %d long-lived objects frozen for the garbage collector", os.getpid(), count)
+    return count
 
 
 def _imports() -> None:
