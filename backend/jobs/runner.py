@@ -33,6 +33,7 @@ from backend.settings import API_PREFIX
 
 log = logging.getLogger(__name__)
 SHUTDOWN = "the job runner shut down"
+REMOVAL_RETRY_PAUSES = (0.5, 2.0)  # seconds between attempts to remove a re-run job's previous runs
 
 
 @dataclass
@@ -276,10 +277,16 @@ class JobRunner:
         self.results.discard(run_dir.parent.name, run_dir.name, run_dir)
 
     def _remove_previous_runs(self, job_id: str, run_id: str) -> None:
-        try:
-            self.results.remove_runs(job_id, keep=run_id)
-        except Exception:  # noqa: BLE001 - the job is finished; old runs go when it is re-run or deleted
-            log.warning("removing previous runs of job %s failed", job_id, exc_info=True)
+        for attempt, pause in enumerate(REMOVAL_RETRY_PAUSES + (None,), start=1):
+            try:
+                self.results.remove_runs(job_id, keep=run_id)
+                return
+            except Exception:  # noqa: BLE001 - the job is finished; old runs go when it is re-run or deleted
+                if pause is None:
+                    log.warning("removing previous runs of job %s failed %d times", job_id, attempt, exc_info=True)
+                    return
+                log.info("removing previous runs of job %s failed; retrying", job_id, exc_info=True)
+                time.sleep(pause)
 
     def _api_root(self) -> str:
         public = self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"

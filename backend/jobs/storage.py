@@ -197,6 +197,10 @@ class FsspecResultStorage(ResultStorage):
             for run in runs:
                 if run.rstrip("/").rsplit("/", 1)[-1] != keep:
                     self._remove_remote(run)
+            self.fs.invalidate_cache(job_path)
+            left = [run for run in self.fs.ls(job_path, detail=False) if run.rstrip("/").rsplit("/", 1)[-1] != keep]
+            if left:  # an object store may answer a delete before every object is gone: the caller retries
+                raise OSError(f"runs of job {job_id} still stored after removal: {left}")
         self._remove_local_runs(job_id, None)  # staging is never needed once a run is published
 
     def _remove_remote(self, path: str) -> None:

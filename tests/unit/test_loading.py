@@ -21,6 +21,7 @@ from backend.demo import DEMO_DEM_COLLECTION, DEMO_S2_COLLECTION, ensure_demo_ca
 from backend.demo import spec as S
 from backend.demo.layout import KNOWN_PIXELS
 from backend.processing.loading import estimate_load, load_collection_cube
+from backend.processing.writers import write_result
 
 OFFICIAL = dict(west=679720, east=680680, south=5151080, north=5151920, crs=32632)
 OFFICIAL_ROWS, OFFICIAL_COLS = slice(588, 672), slice(472, 568)  # T1 10 m pixels of the official area
@@ -94,6 +95,19 @@ def test_official_area_dims_grid_and_exact_values(demo):
             np.testing.assert_array_equal(values[i, j], expected)
     assert not np.isnan(values).any()
     assert 0 < np.nanmin(values) and np.nanmax(values) < 1.0  # reflectances, not DNs
+
+
+def test_a_one_pixel_cube_keeps_its_grid_and_writes_a_geotiff_at_its_place(demo, tmp_path):
+    # a 1 x 1 cube has no pixel size in its coordinates: the GeoTransform of its grid mapping carries it
+    one = dict(west=679720, east=679730, south=5151910, north=5151920, crs=32632)
+    cube = load(demo, one, ["2022-06-02", "2022-06-03"], ["B04"])
+    assert cube.shape == (1, 1, 1, 1)
+    assert cube.coords["spatial_ref"].attrs["GeoTransform"].split() == ["679720.0", "10.0", "0.0",
+                                                                         "5151920.0", "0.0", "-10.0"]
+    written = write_result(cube, "GTiff", {}, tmp_path)
+    with rasterio.open(written.path) as ds:
+        assert tuple(ds.transform)[:6] == (10, 0, 679720, 0, -10, 5151920) and ds.crs.to_epsg() == 32632
+        assert ds.read(1)[0, 0] == reflectance(raw(demo, "2022-06-02", "B04")[588:589, 472:473])[0, 0]  # T1 row 588, col 472
 
 
 def test_nodata_wedge_becomes_nan(demo):

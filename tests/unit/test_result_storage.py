@@ -132,3 +132,33 @@ def test_storage_options_come_from_the_environment_as_json(tmp_path, monkeypatch
     monkeypatch.setenv("OPENEO_BACKEND_RESULTS_STORAGE_OPTIONS", '{"endpoint_url": "http://127.0.0.1:9000"}')
     settings = load_settings(data_dir=tmp_path)
     assert settings.results_storage_options == {"endpoint_url": "http://127.0.0.1:9000"}
+
+
+def test_a_previous_run_that_survives_its_removal_is_removed_again(tmp_path, monkeypatch):
+    """An object store may acknowledge a delete and still list the objects: remove_runs says so and the
+    runner tries again, so a re-run job keeps exactly its last run."""
+    from types import SimpleNamespace
+
+    from backend.jobs import runner
+
+    url = f"memory://results-{uuid.uuid4().hex}"
+    storage = FsspecResultStorage(url, {}, tmp_path)
+    old, old_dir = write_run(storage, "job1", {"result.tif": b"old"})
+    storage.publish("job1", old, old_dir)
+    new, new_dir = write_run(storage, "job1", {"result.tif": b"new"})
+    storage.publish("job1", new, new_dir)
+
+    remove, ignored = storage._remove_remote, []
+
+    def ignore_the_first_delete(path):
+        ignored.append(path) if not ignored else remove(path)
+
+    monkeypatch.setattr(storage, "_remove_remote", ignore_the_first_delete)
+    with pytest.raises(OSError, match="still stored after removal"):
+        storage.remove_runs("job1", keep=new)
+
+    ignored.clear()
+    monkeypatch.setattr(runner, "REMOVAL_RETRY_PAUSES", (0.0,))
+    runner.JobRunner._remove_previous_runs(SimpleNamespace(results=storage), "job1", new)
+    assert len(ignored) == 1  # the runner's first attempt failed
+    assert fsspec.filesystem("memory").ls(f"{url}/job1", detail=False) == [f"{url.removeprefix('memory:/')}/job1/{new}"]

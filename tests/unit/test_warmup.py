@@ -119,7 +119,9 @@ def test_long_lived_objects_are_frozen_for_the_garbage_collector():
     long_lived = [{"cache": "entry"}]  # a container the collector tracks
     try:
         frozen = warmup.freeze_long_lived_objects()
-        assert frozen == gc.get_freeze_count() > 10_000  # modules, functions, caches of this test process
+        assert frozen > 10_000  # modules, functions, caches of this test process
+        # frozen objects still die by reference counting (other threads' objects too): the count only falls
+        assert frozen - 1_000 < gc.get_freeze_count() <= frozen
         assert not any(obj is long_lived for obj in gc.get_objects())  # no collection scans it any more
     finally:
         gc.unfreeze()

@@ -163,6 +163,8 @@ def load_cube(items: Sequence[pystac.Item], bands: Sequence[Band], geobox: GeoBo
                         coords={**coords, "bands": [b.name for b in bands]})
     epsg = geobox.crs.epsg
     cube = cube.rio.write_crs(f"EPSG:{epsg}" if epsg else geobox.crs.to_wkt())
+    # the grid's GeoTransform: a cube 1 pixel wide or high has no pixel size in its coordinates
+    cube = cube.rio.write_transform(geobox.affine)
     cube.attrs = {"nodata": np.nan}
     cube.name = None  # xarray names a DataArray after its dask array ("stack-<token>")
     return cube
