@@ -11,6 +11,8 @@ or refund for the same job is recorded at most once however often a completion i
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator
@@ -50,18 +52,25 @@ class Ledger:
         self.db = db
         self.free_credits = free_credits
         self.monthly_free_credits = monthly_free_credits
+        # user id -> month its account was last opened for by this process: requests skip those statements
+        # (user ids are never reused; an account goes only with its user, who can then no longer log in)
+        self._opened: dict[str, str] = {}
 
     # --- accounts ------------------------------------------------------------------------------------
 
     def open_account(self, user_id: str) -> None:
         """Create the account on first sight with the free credits (granted exactly once), and grant the
         monthly free credits once per calendar month."""
+        month = f"{utcnow():%Y-%m}"
+        if self._opened.get(user_id) == month:
+            return
         with self.db.session() as session:
             known = session.get(Account, user_id) is not None
         if not known:
             self._once(user_id, self.free_credits, "free-credits", "free credits for new users", create=True)
         if self.monthly_free_credits > 0:
-            self._once(user_id, self.monthly_free_credits, f"monthly-{utcnow():%Y-%m}", "monthly free credits")
+            self._once(user_id, self.monthly_free_credits, f"monthly-{month}", "monthly free credits")
+        self._opened[user_id] = month
 
     def _once(self, user_id: str, credits: float, ref: str, note: str, create: bool = False) -> None:
         try:
@@ -119,6 +128,22 @@ class Ledger:
         except IntegrityError:
             return True  # this ref holds credits already
 
+    def hold_within_balance(self, user_id: str, ref: str, least: float, most: float,
+                            note: str | None = None) -> tuple[float | None, float]:
+        """Hold min(most, balance) credits but at least ``least``, in one transaction: (credits held, the
+        balance before). Held is None when the balance is below ``least`` (nothing held); a ref that holds
+        credits already keeps its hold."""
+        self.open_account(user_id)
+        try:
+            with self.db.session() as session:
+                balance = session.scalar(select(Account.balance).where(Account.user_id == user_id)) or 0
+                amount = max(to_milli(least), min(to_milli(most), balance) if math.isfinite(most) else balance)
+                if balance < to_milli(least) or not self._post(session, user_id, "hold", -amount, ref, note):
+                    return None, to_credits(balance)
+                return to_credits(amount), to_credits(balance)
+        except IntegrityError:
+            return self.held(ref), self.balance(user_id)
+
     def settle(self, user_id: str, ref: str, charge: float, note: str | None = None) -> float:
         """Release the ref's hold and charge ``charge`` credits, capped by the hold. Idempotent. Returns
         the credits charged."""
@@ -127,8 +152,8 @@ class Ledger:
                 held = -(session.scalar(select(LedgerEntry.amount).where(
                     LedgerEntry.user_id == user_id, LedgerEntry.ref == ref, LedgerEntry.kind == "hold")) or 0)
                 amount = min(to_milli(charge), held)
-                self._post(session, user_id, "release", held, ref, note)
-                self._post(session, user_id, "charge", -amount, ref, note)
+                # release and charge in one balance update (never negative: the charge is within the hold)
+                self._post(session, user_id, ("release", "charge"), (held, -amount), ref, note)
         except IntegrityError:
             return self.charged(ref)  # settled before: a repeated completion message changes nothing
         return to_credits(amount)
@@ -162,13 +187,17 @@ class Ledger:
         return to_credits(-rows.get("hold", 0) - rows.get("release", 0)) if "hold" in rows else 0.0
 
     @staticmethod
-    def _post(session, user_id: str, kind: str, amount: int, ref: str | None, note: str | None) -> bool:
-        """Apply one entry; False (nothing written) when it would make the balance negative."""
+    def _post(session, user_id: str, kind: str | tuple[str, ...], amount: int | tuple[int, ...], ref: str | None,
+              note: str | None) -> bool:
+        """Apply one entry (or several: kinds and amounts in tuples); False (nothing written) when they would
+        make the balance negative."""
+        kinds, amounts = (kind, amount) if isinstance(kind, tuple) else ((kind,), (amount,))
+        now = utcnow()
         changed = session.execute(
-            update(Account).where(Account.user_id == user_id, Account.balance + amount >= 0)
-            .values(balance=Account.balance + amount, updated=utcnow())).rowcount
+            update(Account).where(Account.user_id == user_id, Account.balance + sum(amounts) >= 0)
+            .values(balance=Account.balance + sum(amounts), updated=now)).rowcount
         if changed != 1:
             return False
-        session.execute(insert(LedgerEntry).values(user_id=user_id, kind=kind, amount=amount, ref=ref, note=note,
-                                                   created=utcnow()))
+        session.execute(insert(LedgerEntry), [dict(user_id=user_id, kind=k, amount=a, ref=ref, note=note, created=now)
+                                              for k, a in zip(kinds, amounts)])
         return True

@@ -97,3 +97,32 @@ def test_200_concurrent_holds_never_overdraw(db):
         ledger.settle(user, f"job-{index}", 0.5)
         ledger.settle(user, f"job-{index}", 0.5)
     assert reconcile(ledger, user) == pytest.approx(75)
+
+
+def test_a_new_month_tops_up_an_account_this_process_opened_before(db, monkeypatch):
+    """Accounts opened once per process and month: the next month's credits still arrive."""
+    import datetime as dt
+
+    from backend.accounting import ledger as ledger_module
+
+    ledger = Ledger(db, free_credits=10, monthly_free_credits=5)
+    user = new_user(db)
+    assert ledger.balance(user) == 15
+    this_month = ledger_module.utcnow()
+    next_month = this_month.replace(day=1) + dt.timedelta(days=32)
+    monkeypatch.setattr(ledger_module, "utcnow", lambda: next_month)
+    assert ledger.balance(user) == 20 and ledger.balance(user) == 20
+    assert sorted(e.ref for e in ledger.entries(user)) == ["free-credits", f"monthly-{this_month:%Y-%m}",
+                                                           f"monthly-{next_month:%Y-%m}"]
+
+
+def test_a_settlement_writes_a_release_and_a_charge_and_a_repeated_hold_keeps_the_first(db):
+    ledger = Ledger(db, free_credits=100)
+    user = new_user(db)
+    assert ledger.hold_within_balance(user, "sync-1", 1.0, 40) == (40, 100)
+    assert ledger.hold_within_balance(user, "sync-1", 1.0, 10) == (40, 60)  # the same ref: its hold stays
+    assert ledger.hold_within_balance(user, "sync-2", 61.0, 70) == (None, 60)  # below the least: nothing held
+    assert ledger.settle(user, "sync-1", 2.5) == 2.5
+    assert [(e.kind, e.amount) for e in ledger.entries(user)] == [("grant", 100), ("hold", -40), ("release", 40),
+                                                                   ("charge", -2.5)]
+    assert reconcile(ledger, user) == 97.5

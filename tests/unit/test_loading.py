@@ -11,6 +11,9 @@ import datetime as dt
 import numpy as np
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (registers .rio)
+import xarray as xr
+from affine import Affine
 from pyproj import Transformer
 
 from apicore import errors
@@ -104,6 +107,11 @@ def test_a_one_pixel_cube_keeps_its_grid_and_writes_a_geotiff_at_its_place(demo,
     assert cube.shape == (1, 1, 1, 1)
     assert cube.coords["spatial_ref"].attrs["GeoTransform"].split() == ["679720.0", "10.0", "0.0",
                                                                          "5151920.0", "0.0", "-10.0"]
+    # the same grid mapping rioxarray writes (it is built from a cached template)
+    reference = xr.DataArray(np.zeros((1, 1)), dims=("y", "x")).rio.write_crs("EPSG:32632").rio.write_transform(
+        Affine(10, 0, 679720, 0, -10, 5151920))
+    assert cube.coords["spatial_ref"].attrs == reference.coords["spatial_ref"].attrs
+    assert cube.encoding["grid_mapping"] == "spatial_ref" and cube.rio.crs.to_epsg() == 32632
     written = write_result(cube, "GTiff", {}, tmp_path)
     with rasterio.open(written.path) as ds:
         assert tuple(ds.transform)[:6] == (10, 0, 679720, 0, -10, 5151920) and ds.crs.to_epsg() == 32632

@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import partial
+from functools import lru_cache, partial
 from collections.abc import Iterator, Sequence
 
 import dask.array as dsa
@@ -132,6 +132,26 @@ def odc_band_key(items: Sequence[pystac.Item], band: Band) -> str:
     return band.asset
 
 
+GRID_MAPPING = "spatial_ref"
+
+
+@lru_cache(maxsize=64)
+def _grid_mapping_attrs(crs_text: str) -> dict:
+    """rioxarray's CF attributes of a CRS (``write_crs`` on a 1 x 1 template): pyproj's to_cf took ~1 ms of
+    every load."""
+    template = xr.DataArray(np.zeros((1, 1), np.float32), dims=("y", "x")).rio.write_crs(crs_text)
+    return dict(template.coords[GRID_MAPPING].attrs)
+
+
+def grid_mapping(geobox: GeoBox) -> xr.Variable:
+    """The ``spatial_ref`` coordinate rioxarray's write_crs + write_transform give the geobox's grid: the
+    GeoTransform carries the pixel size also for a cube 1 pixel wide or high."""
+    epsg = geobox.crs.epsg
+    attrs = dict(_grid_mapping_attrs(f"EPSG:{epsg}" if epsg else geobox.crs.to_wkt()))
+    attrs["GeoTransform"] = " ".join(str(value) for value in geobox.affine.to_gdal())
+    return xr.Variable((), 0, attrs)
+
+
 def load_cube(items: Sequence[pystac.Item], bands: Sequence[Band], geobox: GeoBox, *,
               chunk_size: int | None = None, resampling: str = "nearest") -> xr.DataArray:
     """``chunk_size``: x/y chunks of exactly this size; None: around the context's target
@@ -160,11 +180,8 @@ def load_cube(items: Sequence[pystac.Item], bands: Sequence[Band], geobox: GeoBo
     dims = [RENAME.get(d, d) for d in ds[keys[0]].dims]  # (t, y, x)
     coords = {new: (new, ds[name].values, ds[name].attrs) for name, new in zip(ds[keys[0]].dims, dims)}
     cube = xr.DataArray(stack(layers, axis=1), dims=(dims[0], "bands", *dims[1:]),
-                        coords={**coords, "bands": [b.name for b in bands]})
-    epsg = geobox.crs.epsg
-    cube = cube.rio.write_crs(f"EPSG:{epsg}" if epsg else geobox.crs.to_wkt())
-    # the grid's GeoTransform: a cube 1 pixel wide or high has no pixel size in its coordinates
-    cube = cube.rio.write_transform(geobox.affine)
-    cube.attrs = {"nodata": np.nan}
+                        coords={**coords, "bands": [b.name for b in bands], GRID_MAPPING: grid_mapping(geobox)},
+                        attrs={"nodata": np.nan})
+    cube.encoding["grid_mapping"] = GRID_MAPPING
     cube.name = None  # xarray names a DataArray after its dask array ("stack-<token>")
     return cube

@@ -101,7 +101,7 @@ def write_gtiff(value, options: dict, target_dir: Path, metadata: dict[str, str]
     stacked = stacked.astype("float32")
     stacked.attrs = {"long_name": descriptions, "band_tags": band_tags, **(metadata or {})}  # the rest: file tags
     stacked.encoding = {}
-    if crs is not None:
+    if crs is not None and stacked.rio.crs != crs:  # loaded cubes carry it (write_crs costs ~1 ms: pyproj to_cf)
         stacked = stacked.rio.write_crs(crs)
     stacked = stacked.rio.write_nodata(np.nan, encoded=False)
 
