@@ -12,7 +12,6 @@ or refund for the same job is recorded at most once however often a completion i
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator
