@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test conformance bench lock clean
+.PHONY: serve test reliability-long conformance bench lock clean
 
 # constraints.txt pins the tested versions; `make lock` refreshes it (scripts/lock.sh).
 $(STAMP): pyproject.toml constraints.txt
@@ -18,6 +18,11 @@ serve: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure-test-tools.sh
 	$(VENV)/bin/python -m pytest $(ARGS)
+
+# The long profile of the reliability suites (issue 13): more fuzzed requests, full load; see tests/reliability.
+reliability-long: $(STAMP)
+	bash scripts/ensure-test-tools.sh
+	RELIABILITY_PROFILE=long $(VENV)/bin/python -m pytest tests/reliability $(ARGS)
 
 conformance: $(STAMP)
 	$(VENV)/bin/python conformance/run.py $(ARGS)
