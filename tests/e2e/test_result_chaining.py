@@ -289,3 +289,15 @@ def test_load_stac_gives_back_the_saved_cube_with_its_dates(owner, stranger, tmp
             for band in ("B04", "B08"):
                 np.testing.assert_array_equal(result[band].values, direct[band].values)
         assert np.isfinite(direct["B08"].values).mean() > 0.5  # real pixels, not an all-NaN cube
+
+
+def test_load_stac_of_a_netcdf_result_is_refused_with_what_to_change(owner, tmp_path):
+    """GDAL opens a multi-variable netCDF as subdatasets without bands: say so instead of a 500 at read time."""
+    cube = owner.load_collection(DEMO_S2_COLLECTION, spatial_extent=AREA, temporal_extent=["2022-06-01", "2022-06-03"],
+                                 bands=["B04", "B08"])
+    job = cube.execute_batch(out_format="netCDF", **QUIET)
+    with pytest.raises(OpenEoApiError) as caught:
+        owner.load_stac_from_job(job).download(tmp_path / "chained.nc", format="netCDF")
+    assert (caught.value.http_status_code, caught.value.code) == (400, "ProcessParameterInvalid")
+    assert "asset 'result.nc' is application/x-netcdf" in caught.value.message
+    assert "save the job's result as GTiff" in caught.value.message

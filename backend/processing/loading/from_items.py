@@ -26,6 +26,8 @@ from typing import Any
 import pystac
 import xarray as xr
 
+from apicore import errors
+
 from backend.catalog.metadata import band_metadata
 from backend.processing.loading.bands import all_bands, with_common_names
 from backend.processing.loading.cube import _check_chunk_size, plan_load
@@ -35,6 +37,8 @@ from backend.processing.loading.odc_load import load_cube
 
 NON_DATA_ROLES = {"thumbnail", "overview", "metadata", "visual", "legend", "browse"}
 RASTER_TYPES = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-hdf", "application/x-netcdf")
+# Multi-variable containers: GDAL opens them as subdatasets with no band of their own, so a band read fails.
+CONTAINER_TYPES = ("application/x-hdf", "application/x-netcdf", "application/netcdf")
 
 
 class StaticItems:
@@ -158,5 +162,15 @@ def load_items_cube(ref: ItemsRef, metadata: dict, spatial_extent: Any, temporal
                 continue
             href = asset.get_absolute_href() or asset.href
             check_href(href)
+            _check_readable(asset, band.asset)
             asset.href = href
     return with_common_names(load_cube(plan.items, plan.bands, plan.geobox, chunk_size=chunk_size), plan.bands)
+
+
+def _check_readable(asset: pystac.Asset, key: str) -> None:
+    media_type = str(asset.media_type or "").split(";")[0].strip().lower()
+    if media_type in CONTAINER_TYPES:
+        raise errors.ProcessParameterInvalid(
+            process="load_stac", parameter="url",
+            reason=f"asset '{key}' is {media_type} (netCDF/HDF), which load_stac does not read yet; it reads "
+                   "GeoTIFF (COG) and JPEG 2000 assets: save the job's result as GTiff to chain it")
