@@ -306,6 +306,34 @@ def test_jobs_on_a_healthy_backend_work_while_the_others_misbehave(faults, job_r
     assert faults.flapper.flips > 0
 
 
+# (method, path under the job): G's garbage must be an error naming G, except for the calls in TOLERANT:
+# their answer needs no document (a 200 of G, garbage or not, says it did it) or has no required field.
+JOB_CALLS = [("GET", ""), ("GET", "/results"), ("GET", "/logs"), ("POST", "/results"), ("DELETE", "")]
+TOLERANT = {("PATCH", ""): 204, ("DELETE", "/results"): 204, ("GET", "/estimate"): 200}
+
+
+def test_a_job_on_the_garbage_backend_answers_an_openeo_error_naming_it(faults):
+    job_id = ids.encode("G", GARBAGE_JOB)
+    answers = 0
+    with ThreadPoolExecutor(len(JOB_CALLS) + len(TOLERANT)) as clients:
+        for kind in GARBAGE:
+            faults.garbage.kind = kind
+            until(lambda: faults.status("G") == "online")
+            calls = {(method, path): clients.submit(requests.request, method, f"{faults.url}/jobs/{job_id}{path}",
+                                                    headers=faults.headers, json={"title": "t"}, timeout=60)
+                     for method, path in [*JOB_CALLS, *TOLERANT]}
+            for (method, path), call in calls.items():
+                response = call.result()
+                answers += 1
+                if TOLERANT.get((method, path)) == response.status_code:
+                    continue
+                body = response.json()
+                assert response.status_code in (502, 503), (kind, method, path, response.status_code, body)
+                assert body["code"] in ("BackendResponseInvalid", "BackendUnavailable"), (kind, method, path, body)
+                assert body["message"].startswith("Backend 'G' "), (kind, method, path, body)
+    assert answers == len(GARBAGE) * (len(JOB_CALLS) + len(TOLERANT))
+
+
 def _report(name: str, faults: Faults, sent: int, seconds: float, checker: Checker) -> None:
     """The figures of the run (pytest -s shows them; the README's table takes them)."""
     lines = [f"[aggregator faults: {name}] {sent} listing requests in {seconds:.1f} s; "
