@@ -38,6 +38,7 @@ from aggregator.jobs.cursor import CursorCodec
 from aggregator.jobs.ids import BackendJobRef, SplitJobRef
 from aggregator.jobs.urls import JobUrls
 from aggregator.merging.common import FEDERATION_MISSING
+from aggregator.merging.links import link_list
 from aggregator.parts import AggregatorParts
 from aggregator.routing import FORCE_BACKEND, FederationNoBackend, force_backend_of
 from aggregator.services.dispatch import Dispatch, decision_headers, forwarded, with_credentials
@@ -274,7 +275,7 @@ class FederationJobs:
         upstream = self.dispatch.upstream(job.backend_id)
         document = upstream.request_json("GET", _path(job, "results"), headers=caller.upstream_headers(job.backend_id),
                                          timeout=self._timeout)
-        for link in document.get("links") or ():
+        for link in link_list(document.get("links")):
             if isinstance(link, dict) and link.get("rel") == "canonical" and isinstance(link.get("href"), str):
                 return link["href"]
         raise FederationNoBackend(reason=(

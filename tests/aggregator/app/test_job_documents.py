@@ -42,3 +42,25 @@ def test_a_job_or_results_without_their_required_fields_are_the_backends_invalid
                 assert response.json()["message"] == f"Backend 'b1' sent an invalid response ({reason}). Try again later."
         finally:
             server.stop()
+
+
+class OddLogs(FakeBackend):
+    """Answers GET /jobs/{id}/logs with a page whose ``links`` are no array."""
+
+    def answer(self, method, target, headers, body, client_port):
+        if urlsplit(target).path.endswith("/logs"):
+            return 200, [("Content-Type", "application/json")], b'{"logs": [], "links": 5}'
+        return super().answer(method, target, headers, body, client_port)
+
+
+def test_log_links_that_are_no_array_are_ignored(tmp_path):
+    # logs_next_offset iterated "links": 5: a 500 (TypeError) instead of the page.
+    with with_login(OddLogs("b1")) as odd, with_login(FakeBackend("b2")) as other:
+        server = AggregatorServer(settings_for(tmp_path, {"b1": odd.url, "b2": other.url}))
+        try:
+            headers = server.auth_headers(*server.new_user())
+            response = requests.get(f"{server.url}/jobs/{ids.encode('b1', 'job-1')}/logs", headers=headers, timeout=30)
+            assert response.status_code == 200, response.text
+            assert (response.json()["logs"], response.json()["federation:missing"]) == ([], [])
+        finally:
+            server.stop()
