@@ -6,14 +6,17 @@ live server: all demo collections, its job runner) and B (an in-process backend 
 and three loopback servers: G answers its capabilities and the login, then garbage to every call (every
 kind of GARBAGE in turn: invalid or truncated JSON, HTML 200, a PNG, a body that is not gzip although it
 says so, wrong shapes, a proxy's HTML 502); H answers its capabilities and the login (so its health probe
-passes now and then and its circuit closes again) but accepts every other call and never answers it; F, a fake
-backend with one collection, process and job of its own, goes down and up every FLAP_PERIOD seconds. The user has one job made directly on A and one on B.
+passes now and then and its circuit closes again) but accepts every other call and never answers it; F,
+a fake backend with one collection, process and job of its own, goes down and up every FLAP_PERIOD
+seconds. The user has one job made directly on A and one on B.
 
 Every answer of GET /collections, /processes and /jobs must hold exactly A's and B's items (ids, which
-backends hold them, A's values), F's items exactly when F is not in ``federation:missing``, never any of
-G's, and name G and H in ``federation:missing``; it must come within the deadline the aggregator's
+backends hold them, their values), F's items exactly when F is not in ``federation:missing``, never any
+of G's, and name G and H in ``federation:missing``; it must come within the deadline the aggregator's
 settings give that listing (read back from its config file) times SLACK. The run goes on until G has
-served every kind of garbage to each listing (and at least MIN_SOAK seconds).
+served every kind of garbage to each listing (and at least MIN_SOAK seconds). Meanwhile a job made
+through the aggregator runs on A from creation to download, and every call on a job of G answers an
+openEO error naming G (or, where no document is needed, G's success), for every kind of garbage.
 """
 
 from __future__ import annotations
@@ -128,8 +131,8 @@ def faults(live_server, demo_catalog_dir, tmp_path_factory):
     for backend_id, collection in (("A", DEMO_S2_COLLECTION), ("B", DEMO_DEM_COLLECTION)):
         url, headers = direct[backend_id]
         graph = {"load": {"process_id": "load_collection", "arguments": {"id": collection}, "result": True}}
-        made = requests.post(f"{url}/jobs", json={"process": {"process_graph": graph}, "title": f"made on {backend_id}"},
-                             headers=headers, timeout=30)
+        job = {"process": {"process_graph": graph}, "title": f"made on {backend_id}"}
+        made = requests.post(f"{url}/jobs", json=job, headers=headers, timeout=30)
         assert made.status_code == 201, made.text
     aggregator = None
     with GarbageBackend("G") as garbage, HungApi("H") as hung, flapping_backend() as flapping:
@@ -314,24 +317,29 @@ TOLERANT = {("PATCH", ""): 204, ("DELETE", "/results"): 204, ("GET", "/estimate"
 
 def test_a_job_on_the_garbage_backend_answers_an_openeo_error_naming_it(faults):
     job_id = ids.encode("G", GARBAGE_JOB)
+    read = [f"jobs/{GARBAGE_JOB}{path}" for path in ("", "/results", "/logs")]  # G must have answered these
     answers = 0
     with ThreadPoolExecutor(len(JOB_CALLS) + len(TOLERANT)) as clients:
         for kind in GARBAGE:
             faults.garbage.kind = kind
-            until(lambda: faults.status("G") == "online")
-            calls = {(method, path): clients.submit(requests.request, method, f"{faults.url}/jobs/{job_id}{path}",
-                                                    headers=faults.headers, json={"title": "t"}, timeout=60)
-                     for method, path in [*JOB_CALLS, *TOLERANT]}
-            for (method, path), call in calls.items():
-                response = call.result()
-                answers += 1
-                if TOLERANT.get((method, path)) == response.status_code:
-                    continue
-                body = response.json()
-                assert response.status_code in (502, 503), (kind, method, path, response.status_code, body)
-                assert body["code"] in ("BackendResponseInvalid", "BackendUnavailable"), (kind, method, path, body)
-                assert body["message"].startswith("Backend 'G' "), (kind, method, path, body)
-    assert answers == len(GARBAGE) * (len(JOB_CALLS) + len(TOLERANT))
+            started = time.monotonic()
+            while not all(faults.garbage.served[(kind, path)] for path in read):
+                assert time.monotonic() - started < 30, f"G was not asked for {read} while serving {kind}"
+                until(lambda: faults.status("G") == "online")  # all calls at once, before its circuit opens
+                calls = {(method, path): clients.submit(requests.request, method, f"{faults.url}/jobs/{job_id}{path}",
+                                                        headers=faults.headers, json={"title": "t"}, timeout=60)
+                         for method, path in [*JOB_CALLS, *TOLERANT]}
+                for (method, path), call in calls.items():
+                    response = call.result()
+                    answers += 1
+                    if TOLERANT.get((method, path)) == response.status_code:
+                        continue
+                    body = response.json()
+                    assert response.status_code in (502, 503), (kind, method, path, response.status_code, body)
+                    assert body["code"] in ("BackendResponseInvalid", "BackendUnavailable"), (kind, method, path, body)
+                    assert body["message"].startswith("Backend 'G' "), (kind, method, path, body)
+    print(f"[aggregator faults: garbage job] {answers} answers to {len(JOB_CALLS) + len(TOLERANT)} job calls "
+          f"for {len(GARBAGE)} kinds of garbage")
 
 
 def _report(name: str, faults: Faults, sent: int, seconds: float, checker: Checker) -> None:

@@ -39,7 +39,8 @@ def test_a_job_or_results_without_their_required_fields_are_the_backends_invalid
                                  ("/results", "GET /jobs/{id}/results: no 'assets' object")):
                 response = requests.get(f"{server.url}/jobs/{job_id}{path}", headers=headers, timeout=30)
                 assert (response.status_code, response.json()["code"]) == (502, "BackendResponseInvalid"), path
-                assert response.json()["message"] == f"Backend 'b1' sent an invalid response ({reason}). Try again later."
+                message = f"Backend 'b1' sent an invalid response ({reason}). Try again later."
+                assert response.json()["message"] == message
         finally:
             server.stop()
 
