@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Iterable
 
 from cachetools import LRUCache
 
-from aggregator.federation.errors import BackendErrorResponse, UpstreamError
+from aggregator.federation.errors import BackendErrorResponse, BackendResponseInvalid, UpstreamError
 from aggregator.federation.upstream import Upstream
 from aggregator.merging.collections import (CollectionIndex, CollectionListing, merge_collection,
                                              merge_collection_listings)
@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 
 _generations = itertools.count(1)  # next() on a count is atomic under the GIL
 OPTIONAL = frozenset({"udf_runtimes"})  # endpoints a backend may not offer: its 404 means "none"
+# What the merges read of each document. A backend whose answer has something else there is missing from
+# the merged answer (federation:missing), not taken as one with nothing to offer.
+REQUIRED = {"collections": {"collections": list}, "processes": {"processes": list}}
+OPTIONAL_FIELDS = {"file_formats": {"input": dict, "output": dict}}
 CONFLICT_KINDS = ("collection", "process", "file_format", "udf_runtime")
 
 
@@ -128,7 +132,8 @@ class FederatedMetadata:
             last = self._last_bodies.get(key)
         if last is not None and last[0] == digest:
             return last[1]
-        versioned = _Versioned(next(_generations), upstream.json_object(response, f"GET /{path}"))
+        versioned = _Versioned(next(_generations), _usable(upstream, path,
+                                                          upstream.json_object(response, f"GET /{path}")))
         with self._lock:
             self._last_bodies[key] = (digest, versioned)
         return versioned
@@ -255,3 +260,18 @@ class FederatedMetadata:
                 entry for entry in entries if isinstance(entry, dict) and isinstance(entry.get("id"), str)
                 and (config is None or config.collections.allows(entry["id"]))]}
         return allowed
+
+
+def _usable(upstream: Upstream, path: str, document: dict) -> dict:
+    """``document`` if the merges can use it; else the backend's invalid answer (counted for its health)."""
+    fields = [(name, kind, True) for name, kind in REQUIRED.get(path, {}).items()]
+    fields += [(name, kind, False) for name, kind in OPTIONAL_FIELDS.get(path, {}).items()]
+    for name, kind, required in fields:
+        value = document.get(name)
+        if isinstance(value, kind) or (value is None and not required):
+            continue
+        shape = "an array" if kind is list else "an object"
+        error = BackendResponseInvalid(upstream.id, f"GET /{path}: '{name}' is not {shape}")
+        upstream.record_failure(error)
+        raise error
+    return document

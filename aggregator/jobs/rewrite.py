@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 from aggregator.jobs import graphs, ids
 from aggregator.jobs.urls import JobUrls
 from aggregator.merging.common import FEDERATION_BACKENDS
+from aggregator.merging.links import link_list
 
 KEPT_RELS = frozenset({"canonical"})
 
@@ -63,7 +64,7 @@ def logs_document(document: Mapping, urls: JobUrls) -> dict:
 
 def logs_next_offset(document: Mapping) -> str | None:
     """The ``offset`` of a logs document's ``next`` link (what the next page is asked for), if any."""
-    for link in document.get("links") or ():
+    for link in link_list(document.get("links")):
         if isinstance(link, dict) and link.get("rel") == "next" and isinstance(link.get("href"), str):
             for name, value in parse_qsl(urlsplit(link["href"]).query):
                 if name == "offset" and value:

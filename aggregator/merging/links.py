@@ -28,10 +28,15 @@ def backend_root(document: Mapping, known: str | None) -> str | None:
     """The backend's API root: the configured url, else its document's ``root`` link."""
     if known:
         return api_root(known)
-    for link in document.get("links") or ():
+    for link in link_list(document.get("links")):
         if isinstance(link, dict) and link.get("rel") == "root" and isinstance(link.get("href"), str):
             return api_root(link["href"])
     return None
+
+
+def link_list(links: object) -> list:
+    """A document's ``links`` if they are an array, else none (a backend's garbage must not break a merge)."""
+    return links if isinstance(links, list) else []
 
 
 def own_links(root_url: str, self_path: str, parent_path: str | None = None) -> list[dict]:
@@ -50,7 +55,7 @@ def merge_links(per_backend: Iterable[tuple[list | None, str | None]], own: list
     result = list(own)
     seen = {(link["rel"], link["href"]) for link in own}
     for links, root in per_backend:
-        for link in links or ():
+        for link in link_list(links):
             if not isinstance(link, dict):
                 continue
             rel, href = link.get("rel"), link.get("href")

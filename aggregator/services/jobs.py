@@ -38,6 +38,7 @@ from aggregator.jobs.cursor import CursorCodec
 from aggregator.jobs.ids import BackendJobRef, SplitJobRef
 from aggregator.jobs.urls import JobUrls
 from aggregator.merging.common import FEDERATION_MISSING
+from aggregator.merging.links import link_list
 from aggregator.parts import AggregatorParts
 from aggregator.routing import FORCE_BACKEND, FederationNoBackend, force_backend_of
 from aggregator.services.dispatch import Dispatch, decision_headers, forwarded, with_credentials
@@ -129,6 +130,8 @@ class FederationJobs:
         seen_from = utcnow()
         record = self.records.get(caller.user_id, [job_id]).get(job_id)
         document = upstream.request_json("GET", _path(ref), headers=headers, timeout=self._timeout)
+        if not (isinstance(document.get("id"), str) and isinstance(document.get("status"), str)):
+            raise BackendResponseInvalid(ref.backend_id, "GET /jobs/{id}: not a job (no 'id' and 'status')")
         self.charges.charge_due(caller, ref, document, record, seen_from)
         shown = rewrite.job_document(document, self._urls(ref, upstream, root))
         shown[FEDERATION_MISSING] = []
@@ -210,6 +213,8 @@ class FederationJobs:
         document, status = upstream.request_json_status(
             "GET", _path(ref, "results"), headers=headers, params={"partial": "true"} if partial else None,
             timeout=self._timeout, ok_statuses=(424,))  # 424: a failed job's error log entry, passed on as it is
+        if status != 424 and not isinstance(document.get("assets"), dict):
+            raise BackendResponseInvalid(ref.backend_id, "GET /jobs/{id}/results: no 'assets' object")
         shown = rewrite.results_document(document, self._urls(ref, upstream, root), job_id=ref.job_id)
         shown[FEDERATION_MISSING] = []
         return shown, status
@@ -270,7 +275,7 @@ class FederationJobs:
         upstream = self.dispatch.upstream(job.backend_id)
         document = upstream.request_json("GET", _path(job, "results"), headers=caller.upstream_headers(job.backend_id),
                                          timeout=self._timeout)
-        for link in document.get("links") or ():
+        for link in link_list(document.get("links")):
             if isinstance(link, dict) and link.get("rel") == "canonical" and isinstance(link.get("href"), str):
                 return link["href"]
         raise FederationNoBackend(reason=(
@@ -289,6 +294,8 @@ class FederationJobs:
         seen_from = utcnow()
         record = self.records.get(caller.user_id, [ref.federated_id]).get(ref.federated_id)
         document = upstream.request_json("GET", _path(ref), headers=headers, timeout=self._timeout)
+        if not (isinstance(document.get("id"), str) and isinstance(document.get("status"), str)):
+            raise BackendResponseInvalid(ref.backend_id, "GET /jobs/{id}: not a job (no 'id' and 'status')")
         self.charges.charge_due(caller, ref, document, record, seen_from)
         return document
 

@@ -265,3 +265,48 @@ def test_a_flapping_backend_never_breaks_an_answer(stocked, tmp_path):
         if not flapping.running:
             flapping.start()
         server.stop()
+
+
+WRONG_SHAPES = {  # what a misbehaving backend may answer with 200 and valid JSON
+    "scalars": {"collections": {"collections": "ONE", "links": 5}, "processes": {"processes": 5, "links": 5},
+                "file_formats": {"input": 5, "output": ["GTiff"]}},
+    "objects": {"collections": {"collections": {"id": "BAD"}}, "processes": {"processes": {"id": "bad"}},
+                "file_formats": {"input": [], "output": "GTiff"}},
+}
+
+
+@pytest.mark.parametrize("shape", WRONG_SHAPES)
+def test_a_listing_of_the_wrong_shape_makes_its_backend_missing(shape, stocked, tmp_path):
+    # {"processes": 5} broke GET /processes with a 500 (TypeError in the merge); {"collections": "ONE"} or an
+    # output list were taken as "this backend offers nothing": an incomplete answer without federation:missing.
+    with FakeBackend("bad") as bad:
+        bad.documents.update(WRONG_SHAPES[shape])
+        backends = {"b1": stocked["b1"].url, "b2": stocked["b2"].url, "bad": bad.url}
+        server = AggregatorServer(settings_for(tmp_path, backends))
+        try:
+            for path, ids in (("collections", ["ONE", SHARED, "TWO"]), ("processes", ["add", "only_b1", "only_b2"])):
+                response = requests.get(f"{server.url}/{path}", timeout=30)
+                assert response.status_code == 200, response.text
+                assert response.json()["federation:missing"] == ["bad"], path
+                assert [item["id"] for item in response.json()[path]] == ids
+            formats = requests.get(f"{server.url}/file_formats", timeout=30).json()
+            assert formats["federation:missing"] == ["bad"] and list(formats["output"]) == ["GTiff"]
+        finally:
+            server.stop()
+
+
+def test_links_that_are_no_array_are_dropped_from_a_merge(stocked, tmp_path):
+    # A shared collection whose entry on one backend had "links": 5 broke GET /collections with a 500.
+    broken = dict(stocked["b2"].documents["collections"]["collections"][1], links=5)
+    assert broken["id"] == SHARED
+    stocked["b2"].documents["collections"] = {"collections": [stocked["b2"].documents["collections"]["collections"][0],
+                                                              broken], "links": "none"}
+    server = AggregatorServer(settings_for(tmp_path, {b: fake.url for b, fake in stocked.items()}))
+    try:
+        response = requests.get(f"{server.url}/collections", timeout=30)
+        assert response.status_code == 200, response.text
+        by_id = {c["id"]: c for c in response.json()["collections"]}
+        assert by_id[SHARED]["federation:backends"] == ["b1", "b2"] and "federation:missing" not in response.json()
+        assert {link["rel"] for link in by_id[SHARED]["links"]} >= {"self", "root", "parent"}
+    finally:
+        server.stop()
