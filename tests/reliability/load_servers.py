@@ -13,24 +13,27 @@ import requests
 from aggregator.servers import console_command
 from backend.accounting.ledger import Ledger
 from backend.storage.db import Database
-from tests.support.federation import ServerProcess, environment, start_aggregator, start_backend, wait_ready
+from tests.support.federation import ServerProcess, environment, start_aggregator, start_backend, stop_all, wait_ready
 
 USER = ("load-user", "load-password")
 CREDITS = 1_000_000  # every request holds credits while it runs: enough that no hold is ever refused
 
 
-def serve_backend(data_dir: Path, backend_id: str, collections: list[str], catalog: Path,
-                  workers: int = 2) -> ServerProcess:
-    """`openeo-backend serve` as a user starts it (2 workers: the default), its job runner included."""
-    server = start_backend(data_dir, backend_id, collections, catalog=catalog, users=[USER], job_runner=True,
-                           workers=workers)
+def serve_backends(catalog: Path, backends: dict[str, tuple[Path, list[str], int]]) -> dict[str, ServerProcess]:
+    """`openeo-backend serve` as a user starts it, its job runner included, for each backend id: (data dir,
+    demo collections, web workers (serve's default: 2)); started together, ready when returned."""
+    servers: dict[str, ServerProcess] = {}
     try:
-        wait_ready([server])
-        grant(["openeo-backend", "backend.cli"], ["--data-dir", str(data_dir)])
+        for backend_id, (data_dir, collections, workers) in backends.items():
+            servers[backend_id] = start_backend(data_dir, backend_id, collections, catalog=catalog, users=[USER],
+                                                job_runner=True, workers=workers)
+        wait_ready(servers.values())
+        for server in servers.values():
+            grant(["openeo-backend", "backend.cli"], ["--data-dir", str(server.data_dir)])
     except BaseException:
-        server.stop()
+        stop_all(servers.values())
         raise
-    return server
+    return servers
 
 
 def serve_aggregator(data_dir: Path, backends: dict[str, str]) -> ServerProcess:

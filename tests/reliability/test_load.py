@@ -25,9 +25,9 @@ import requests
 
 from backend.demo import DEMO_DEM_COLLECTION, DEMO_S1_COLLECTION, DEMO_S2_COLLECTION
 from tests.reliability import load_driver as load
-from tests.reliability.load_servers import ledger_by_ref, serve_aggregator, serve_backend, token_headers
-from tests.support.federation import stop_all
+from tests.reliability.load_servers import ledger_by_ref, serve_aggregator, serve_backends, token_headers
 from tests.reliability.profile import scaled
+from tests.support.federation import stop_all
 
 SYNC_REQUESTS = scaled(20, 100)
 JOBS = scaled(10, 50)
@@ -41,23 +41,25 @@ def base(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def backend(demo_catalog_dir, base):
-    server = serve_backend(base / "a", "A", [DEMO_S2_COLLECTION, DEMO_DEM_COLLECTION], demo_catalog_dir)
-    yield server
-    server.stop()
+def backends(demo_catalog_dir, base):
+    """A, loaded directly and through the aggregator, and B (idle until the aggregator routes to it)."""
+    servers = serve_backends(demo_catalog_dir, {
+        "A": (base / "a", [DEMO_S2_COLLECTION, DEMO_DEM_COLLECTION], 2),
+        "B": (base / "b", [DEMO_S1_COLLECTION, DEMO_DEM_COLLECTION], 1)})
+    yield servers
+    stop_all(servers.values())
 
 
 @pytest.fixture(scope="module")
-def aggregator(backend, demo_catalog_dir, base):
-    """The aggregator in front of ``backend`` (A) and B; started after the direct tests (module order)."""
-    b = serve_backend(base / "b", "B", [DEMO_S1_COLLECTION, DEMO_DEM_COLLECTION], demo_catalog_dir, workers=1)
-    try:
-        server = serve_aggregator(base / "aggregator", {"A": backend.url, "B": b.url})
-    except BaseException:
-        b.stop()
-        raise
+def backend(backends):
+    return backends["A"]
+
+
+@pytest.fixture(scope="module")
+def aggregator(backends, base):
+    server = serve_aggregator(base / "aggregator", {b: server.url for b, server in backends.items()})
     yield server
-    stop_all([server, b])
+    server.stop()
 
 
 @pytest.fixture(scope="module")
