@@ -11,8 +11,9 @@ import hashlib
 import statistics
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import requests
@@ -136,6 +137,31 @@ def all_at_once(calls: list[tuple[str, Callable[[], Outcome]]]) -> tuple[list[Ou
     for thread in threads:
         thread.join()
     return [o for o in outcomes if o is not None], time.perf_counter() - began
+
+
+@contextmanager
+def light_request_during(url: str, delay: float = 1.0) -> Iterator[dict]:
+    """Times one GET of the capabilities (no computation, no database) sent ``delay`` s into the phase run
+    inside the block: how long a cheap request (a status poll, a load balancer's probe) waits behind the
+    load. Yields a dict that holds ``seconds`` and ``status`` once the block ends."""
+    seen: dict = {}
+
+    def probe() -> None:
+        time.sleep(delay)
+        began = time.perf_counter()
+        try:
+            seen["status"] = requests.get(f"{url}/", timeout=TIMEOUT).status_code
+        except requests.RequestException as exc:
+            seen["status"] = repr(exc)
+        seen["seconds"] = time.perf_counter() - began
+
+    thread = threading.Thread(target=probe, name="light-request")
+    thread.start()
+    try:
+        yield seen
+    finally:
+        thread.join()
+    print(f"[load] a capabilities GET during that phase: {seen['status']} after {seen['seconds']:.2f} s")
 
 
 def one_by_one(calls: list[tuple[str, Callable[[], Outcome]]]) -> tuple[list[Outcome], float]:

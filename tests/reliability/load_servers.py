@@ -19,14 +19,16 @@ USER = ("load-user", "load-password")
 CREDITS = 1_000_000  # every request holds credits while it runs: enough that no hold is ever refused
 
 
-def serve_backends(catalog: Path, backends: dict[str, tuple[Path, list[str], int]]) -> dict[str, ServerProcess]:
+def serve_backends(catalog: Path, backends: dict[str, tuple[Path, list[str], dict]]) -> dict[str, ServerProcess]:
     """`openeo-backend serve` as a user starts it, its job runner included, for each backend id: (data dir,
-    demo collections, web workers (serve's default: 2)); started together, ready when returned."""
+    demo collections, settings other than the defaults (``workers``: web workers, default 2)); started
+    together, ready when returned."""
     servers: dict[str, ServerProcess] = {}
     try:
-        for backend_id, (data_dir, collections, workers) in backends.items():
+        for backend_id, (data_dir, collections, settings) in backends.items():
+            settings = {"workers": 2, **settings}
             servers[backend_id] = start_backend(data_dir, backend_id, collections, catalog=catalog, users=[USER],
-                                                job_runner=True, workers=workers)
+                                                job_runner=True, **settings)
         wait_ready(servers.values())
         for server in servers.values():
             grant(["openeo-backend", "backend.cli"], ["--data-dir", str(server.data_dir)])

@@ -10,8 +10,8 @@ the serial synchronous result of the same graph, each job charged once (its ``co
 The account's balance equals the sum of its ledger entries afterwards.
 
 The same through `openeo-aggregator serve` (its defaults) in front of that backend (A: Sentinel-2, DEM) and a
-second one (B: Sentinel-1, DEM; one web worker): `add` may go to either; the federation ledger charges each
-request and job once.
+second one (B: Sentinel-1, DEM; one web worker, one Dask worker): `add` may go to either; the federation ledger
+charges each request and job once.
 
 Sizes: short profile (CI) 20 requests + 10 jobs directly and 10 + 5 through the aggregator, long profile
 100 + 50 each. p50/p99 latency and throughput are printed (run with ``-s``) and recorded as the tests' user
@@ -19,6 +19,8 @@ properties (JUnit XML).
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 import pytest
 import requests
@@ -42,10 +44,11 @@ def base(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def backends(demo_catalog_dir, base):
-    """A, loaded directly and through the aggregator, and B (idle until the aggregator routes to it)."""
+    """A (serve's defaults), loaded directly and through the aggregator, and a smaller B (idle until the
+    aggregator routes to it)."""
     servers = serve_backends(demo_catalog_dir, {
-        "A": (base / "a", [DEMO_S2_COLLECTION, DEMO_DEM_COLLECTION], 2),
-        "B": (base / "b", [DEMO_S1_COLLECTION, DEMO_DEM_COLLECTION], 1)})
+        "A": (base / "a", [DEMO_S2_COLLECTION, DEMO_DEM_COLLECTION], {}),
+        "B": (base / "b", [DEMO_S1_COLLECTION, DEMO_DEM_COLLECTION], {"workers": 1, "dask_workers": 1})})
     yield servers
     stop_all(servers.values())
 
@@ -79,12 +82,14 @@ def user_id(backend, headers):
 
 def test_concurrent_sync_requests_all_answer_as_serial_ones(backend, headers, user_id, record_property):
     work = load.workload(SYNC_REQUESTS)
-    concurrent, wall = load.all_at_once(load.sync_calls(backend.url, headers, work))
+    with load.light_request_during(backend.url) as light:
+        concurrent, wall = load.all_at_once(load.sync_calls(backend.url, headers, work))
     serial, serial_wall = load.one_by_one(load.sync_calls(backend.url, headers, work))
     record_property("sync_concurrent", load.figures(f"{SYNC_REQUESTS} sync requests at once", concurrent, wall))
+    record_property("capabilities_during_sync_load", light)
     record_property("sync_serial", load.figures(f"{SYNC_REQUESTS} sync requests one by one", serial, serial_wall))
 
-    assert load.differences(concurrent, serial) == []
+    assert load.differences(concurrent, serial) == [] and light["status"] == 200
     assert all(load.informative(o.value) for o in serial)
     assert len({load.fingerprint(o.value) for o in serial}) == SYNC_REQUESTS  # different graphs, different results
     entries = ledger_by_ref(backend.data_dir / "backend.db", user_id)
@@ -118,6 +123,7 @@ def test_through_the_aggregator_concurrent_sync_requests_answer_as_serial_ones(a
     record_property("federated_sync_serial", load.figures(
         f"{FEDERATED_SYNC_REQUESTS} sync requests one by one through the aggregator", serial, serial_wall))
 
+    print("[load] answered by backend:", dict(Counter(o.extra.get("backend") for o in concurrent + serial)))
     assert load.differences(concurrent, serial) == []
     assert len({load.fingerprint(o.value) for o in serial}) == FEDERATED_SYNC_REQUESTS
     user_id = requests.get(f"{aggregator.url}/me", headers=federated_headers, timeout=60).json()["user_id"]
@@ -137,6 +143,7 @@ def test_through_the_aggregator_concurrent_jobs_finish_with_the_serial_result(ag
         f"{FEDERATED_JOBS} jobs at once through the aggregator", jobs, wall))
     load.figures(f"{FEDERATED_JOBS} reference sync requests one by one through the aggregator", serial, serial_wall)
 
+    print("[load] jobs run by backend:", dict(Counter(o.extra.get("backend") for o in jobs)))
     assert load.differences(jobs, serial) == []
     user_id = requests.get(f"{aggregator.url}/me", headers=federated_headers, timeout=60).json()["user_id"]
     entries = ledger_by_ref(aggregator.data_dir / "aggregator.db", user_id)
