@@ -62,6 +62,17 @@ def graph(kind: str, index: int) -> dict:
     raise ValueError(kind)
 
 
+def medium_ndvi(index: int) -> dict:
+    """Mean NDVI of April to October over a 3 km square (300 × 300 px × 10 dates): ~1 s alone here, several
+    seconds when many run at once, longer than the slot wait once was (see test_load.py)."""
+    west, south = 676000 + (index % 4) * 100, 5146000 + (index // 4) * 100
+    process_graph = graph("ndvi", 0)
+    process_graph["load"]["arguments"].update(
+        spatial_extent={"west": west, "south": south, "east": west + 3000, "north": south + 3000, "crs": 32632},
+        temporal_extent=["2022-04-01", "2022-10-01"])
+    return process_graph
+
+
 def workload(count: int, first: int = 0) -> list[tuple[str, dict]]:
     """``count`` different graphs (indexes from ``first``), the kinds in turn: (name, process graph)."""
     return [(f"{KINDS[i % len(KINDS)]}-{i}", graph(KINDS[i % len(KINDS)], i)) for i in range(first, first + count)]

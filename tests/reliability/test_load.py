@@ -14,7 +14,7 @@ second one (B: Sentinel-1, DEM; one web worker, one Dask worker): `add` may go t
 charges each request and job once.
 
 Sizes: short profile (CI) 20 requests + 10 jobs directly and 10 + 5 through the aggregator, long profile
-100 + 50 each. p50/p99 latency and throughput are printed (run with ``-s``) and recorded as the tests' user
+100 + 50 each, and 16 medium requests (~1 s each) at once. p50/p99 latency and throughput are printed (run with ``-s``) and recorded as the tests' user
 properties (JUnit XML).
 """
 
@@ -96,6 +96,19 @@ def test_concurrent_sync_requests_all_answer_as_serial_ones(backend, headers, us
     findings = [load.charged_once(entries, f"sync-{o.extra['id']}", o.extra["costs"]) for o in concurrent + serial]
     assert [f for f in findings if f] == []
     assert entries["(balance)"]["account"] == entries["(balance)"]["entries"]
+
+
+@pytest.mark.long_profile
+def test_concurrent_medium_requests_wait_for_a_slot_instead_of_503(backend, headers, record_property):
+    """16 requests of ~1 s each at once: the slot wait of 5 s (the old default) answered one of them 503 while
+    others that came with it, queued in gunicorn, were served after 9 s (see
+    tests/api/test_sync_limits.py::test_a_request_waits_for_slots_that_stay_busy_longer_than_a_few_seconds)."""
+    work = [(f"medium-{i}", load.medium_ndvi(i)) for i in range(16)]
+    concurrent, wall = load.all_at_once(load.sync_calls(backend.url, headers, work))
+    serial, serial_wall = load.one_by_one(load.sync_calls(backend.url, headers, work))
+    record_property("medium_concurrent", load.figures("16 medium sync requests at once", concurrent, wall))
+    load.figures("16 medium sync requests one by one", serial, serial_wall)
+    assert load.differences(concurrent, serial) == []
 
 
 def test_concurrent_jobs_all_finish_with_the_serial_result(backend, headers, user_id, record_property):
