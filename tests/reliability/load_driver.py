@@ -227,7 +227,7 @@ def post_result(url: str, headers: dict, name: str, process_graph: dict) -> Outc
                           "backend": response.headers.get("OpenEO-Federation-Backend")})
 
 
-def run_job(url: str, headers: dict, name: str, process_graph: dict, poll: float = 1.0) -> Outcome:
+def run_job(url: str, headers: dict, name: str, process_graph: dict, poll: float = 0.5) -> Outcome:
     """Create, start and poll one batch job until it ends, then download its result (one asset)."""
     began = time.perf_counter()
     created = requests.post(f"{url}/jobs", json={"process": {"process_graph": process_graph}, "title": name},

@@ -29,7 +29,7 @@ from backend.demo import DEMO_DEM_COLLECTION, DEMO_S1_COLLECTION, DEMO_S2_COLLEC
 from tests.reliability import load_driver as load
 from tests.reliability.load_servers import ledger_by_ref, serve_aggregator, serve_backends, token_headers
 from tests.reliability.profile import scaled
-from tests.support.federation import stop_all
+from tests.support.federation import ServerProcess, stop_all
 
 SYNC_REQUESTS = scaled(20, 100)
 JOBS = scaled(10, 50)
@@ -43,14 +43,22 @@ def base(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def backends(demo_catalog_dir, base):
+def servers():
+    """Every server this module starts, stopped together at its end (they shut down in parallel)."""
+    started: list[ServerProcess] = []
+    yield started
+    stop_all(started)
+
+
+@pytest.fixture(scope="module")
+def backends(servers, demo_catalog_dir, base):
     """A (serve's defaults), loaded directly and through the aggregator, and a smaller B (idle until the
     aggregator routes to it)."""
-    servers = serve_backends(demo_catalog_dir, {
+    started = serve_backends(demo_catalog_dir, {
         "A": (base / "a", [DEMO_S2_COLLECTION, DEMO_DEM_COLLECTION], {}),
         "B": (base / "b", [DEMO_S1_COLLECTION, DEMO_DEM_COLLECTION], {"workers": 1, "dask_workers": 1})})
-    yield servers
-    stop_all(servers.values())
+    servers.extend(started.values())
+    return started
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +67,10 @@ def backend(backends):
 
 
 @pytest.fixture(scope="module")
-def aggregator(backends, base):
+def aggregator(servers, backends, base):
     server = serve_aggregator(base / "aggregator", {b: server.url for b, server in backends.items()})
-    yield server
-    server.stop()
+    servers.append(server)
+    return server
 
 
 @pytest.fixture(scope="module")
