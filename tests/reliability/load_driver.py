@@ -8,6 +8,7 @@ measures how the server copes with many requests at once, not how fast it comput
 from __future__ import annotations
 
 import hashlib
+import json
 import statistics
 import threading
 import time
@@ -43,8 +44,8 @@ def _reduce(data: str, dimension: str, reducer: str) -> dict:
             "r": {"process_id": reducer, "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}}
 
 
-def _save(data: str, fmt: str = "GTiff") -> dict:
-    return {"process_id": "save_result", "arguments": {"data": {"from_node": data}, "format": fmt}, "result": True}
+def _save(data: str) -> dict:
+    return {"process_id": "save_result", "arguments": {"data": {"from_node": data}, "format": "GTiff"}, "result": True}
 
 
 def graph(kind: str, index: int) -> dict:
@@ -87,7 +88,7 @@ def decode(media_type: str, payload: bytes) -> Any:
         with MemoryFile(payload) as memory, memory.open() as raster:
             return ("GTiff", raster.crs.to_string(), tuple(raster.transform), raster.dtypes, raster.read())
     if media_type.startswith("application/json"):
-        return ("JSON", requests.models.complexjson.loads(payload))
+        return ("JSON", json.loads(payload))
     return ("bytes", payload)
 
 
