@@ -83,8 +83,8 @@ class Settings(BaseSettings):
     sync_timeout: float = Field(300, gt=0, description="Seconds a POST /result may compute")
     sync_max_concurrent: int = Field(2, gt=0, description="POST /result computations one worker process runs at "
                                                          "once (each on sync_threads threads); more wait")
-    sync_queue_timeout: float = Field(5, ge=0, description="Seconds a POST /result over sync_max_concurrent waits "
-                                                          "for a free slot; then 503 InfrastructureBusy")
+    sync_queue_timeout: float = Field(60, ge=0, description="Seconds a POST /result over sync_max_concurrent waits "
+                                                           "for a free slot; then 503 InfrastructureBusy")
     tile_timeout: float = Field(30, gt=0, description="Seconds one web service tile may compute")
     tile_cache_bytes: int = Field(64 * 2**20, ge=0, description="Bytes of rendered tiles each worker process "
                                                                "keeps (LRU); 0 turns the cache off")

@@ -4,7 +4,9 @@ covers the item search, and a worker whose sync slots are all busy answers 503 w
 from __future__ import annotations
 
 import json
+import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,36 @@ def test_busy_worker_answers_503_with_retry_after(one_slot_server):
     assert server.services.ledger.balance(user_id) == balance  # nothing held or charged
     done = requests.post(f"{server.url}/result", json={"process": tiny()}, headers=headers, timeout=60)
     assert done.status_code == 200 and done.content[:2] in (b"II", b"MM")
+
+
+def test_a_request_waits_for_slots_that_stay_busy_longer_than_a_few_seconds(session_data_dir):
+    """The load suite (tests/reliability/test_load.py) sent 16 requests of ~1 s at once to `serve`: one got 503
+    after waiting 5 s (the old default) for one of its worker's two slots, while requests that came with it but
+    waited in gunicorn's queue (no limit there) were answered after 9 s. With the default settings, a request
+    whose worker's slots all stay busy for 8 s is served when one frees."""
+    server = LiveServer(create_app(load_settings(data_dir=session_data_dir)))
+    slots = server.services.sync_slots
+    taken, release = threading.Event(), threading.Event()
+
+    def computing_something_else() -> None:
+        with ExitStack() as stack:
+            for _ in range(slots.count):
+                stack.enter_context(slots.take())
+            taken.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=computing_something_else)
+    holder.start()
+    timer = threading.Timer(8, release.set)
+    try:
+        assert taken.wait(30)
+        timer.start()
+        response = requests.post(f"{server.url}/result", json={"process": tiny()}, headers=server.auth_headers(),
+                                 timeout=120)
+        assert response.status_code == 200, response.text[:300]
+        assert response.content[:2] in (b"II", b"MM") and release.is_set()
+    finally:
+        timer.cancel()
+        release.set()
+        holder.join()
+        server.stop()
