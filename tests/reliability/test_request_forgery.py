@@ -190,17 +190,26 @@ def forbidden(demo_catalog_dir):
     host.close()
 
 
-@pytest.fixture
-def gdal_http_tripwire(monkeypatch):
+@pytest.fixture(scope="module", autouse=True)
+def gdal_trap():
     """GDAL's own HTTP client (libcurl, which pytest-socket cannot guard) sent to a loopback 'proxy' that
-    counts: load_stac's pixels must never go through it (and nothing leaves the machine if they do)."""
+    counts, for the whole module and the Dask workers it starts: load_stac's pixels must never go through
+    it, and nothing leaves the machine if they do."""
     trap = Host("127.0.0.1")
+    patch = pytest.MonkeyPatch()
     for name in ("GDAL_HTTP_PROXY", "GDAL_HTTPS_PROXY"):  # GDAL's settings (read from the environment)
-        monkeypatch.setenv(name, trap.url)
+        patch.setenv(name, trap.url)
     for name in ("no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+        patch.delenv(name, raising=False)
     yield trap
+    patch.undo()
     trap.close()
+
+
+@pytest.fixture
+def gdal_http_tripwire(gdal_trap):
+    gdal_trap.hits.clear()
+    return gdal_trap
 
 
 # --- literal internal addresses in every URL-taking argument ------------------------------------------
@@ -379,3 +388,51 @@ def test_unreadable_asset_is_a_clear_400(backend, allowed, demo_catalog_dir):
     status, code, message = error_of(post_result(backend, saved(load_stac(f"{allowed.url}/item.json"))))
     assert (status, code) == (400, "ProcessParameterInvalid"), message
     assert f"{allowed.url}/B04.tif answered HTTP 404" in message and "'load_stac'" in message
+
+
+# --- batch jobs: the pixel reads run in Dask worker processes -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def runner(backend, gdal_trap):  # the trap first: the worker processes inherit its environment
+    from backend.jobs.runner import JobRunner
+
+    job_runner = JobRunner(backend.services).start()
+    yield job_runner
+    job_runner.stop()
+
+
+def run_job(server: LiveServer, graph: dict, timeout: float = 120) -> tuple[str, str]:
+    """(final status, the job's error log messages)."""
+    created = requests.post(f"{server.url}/jobs", json={"process": {"process_graph": graph}},
+                            headers=headers_of(server), timeout=60)
+    assert created.status_code == 201, created.text
+    job_id = created.headers["OpenEO-Identifier"]
+    assert requests.post(f"{server.url}/jobs/{job_id}/results", headers=headers_of(server),
+                         timeout=60).status_code == 202
+    deadline = time.monotonic() + timeout
+    status = "queued"
+    while time.monotonic() < deadline and status not in ("finished", "error"):
+        time.sleep(0.2)
+        status = requests.get(f"{server.url}/jobs/{job_id}", headers=headers_of(server), timeout=60).json()["status"]
+    logs = requests.get(f"{server.url}/jobs/{job_id}/logs", headers=headers_of(server), timeout=60).json()["logs"]
+    return status, " | ".join(entry["message"] for entry in logs if entry.get("level") == "error")
+
+
+def test_batch_job_pixel_reads_obey_the_policy_in_the_workers(backend, runner, allowed, forbidden,
+                                                              demo_catalog_dir, gdal_http_tripwire):
+    """A job's pixels are read in Dask worker processes: the same-host redirect is followed there through
+    the guarded reader (GDAL's own HTTP is a trap), the redirect to 127.0.0.2 ends the job in 'error'
+    saying why, and 127.0.0.2 gets no request."""
+    allowed.routes["/item.json"] = item_document(demo_catalog_dir, allowed.url)
+    allowed.routes["/B04.tif"] = ("redirect", "/store/B04.tif")
+    allowed.routes["/store/B04.tif"] = cog(demo_catalog_dir)
+    status, errors = run_job(backend, saved(load_stac(f"{allowed.url}/item.json")))
+    assert status == "finished", errors
+    assert "/store/B04.tif" in allowed.hits and gdal_http_tripwire.hits == []
+
+    allowed.routes["/B04.tif"] = ("redirect", f"{forbidden.url}/B04.tif")
+    status, errors = run_job(backend, saved(load_stac(f"{allowed.url}/item.json")))
+    assert status == "error"
+    assert "redirects to another host (127.0.0.2)" in errors, errors
+    assert forbidden.hits == [] and gdal_http_tripwire.hits == []

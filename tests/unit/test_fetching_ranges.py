@@ -127,3 +127,17 @@ def test_block_cache_evicts_beyond_its_capacity(port):
     assert cache.read(pinned, 0, len(DATA)) == DATA
     assert cache.read(pinned, 0, 10) == DATA[:10]
     assert cache.read(replace(pinned), 5000, 10) == DATA[5000:5010]
+
+
+def test_guarded_driver_refuses_a_href_it_was_not_given(port):
+    """Fail closed: a pixel read of a URL without a checked target is refused, nothing is requested."""
+    from odc.loader.types import RasterSource
+
+    from apicore import errors
+    from backend.processing.loading.guarded_reads import GuardedRioDriver
+
+    driver = GuardedRioDriver({}, timeout=5)
+    reader = driver.open(RasterSource(uri=f"http://127.0.0.1:{port}/file"), None)
+    with pytest.raises(errors.ProcessParameterInvalid, match="was not checked against the fetch policy"):
+        reader.read(None, None)
+    assert Handler.hits == []

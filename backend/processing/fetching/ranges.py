@@ -36,7 +36,9 @@ CACHE_BYTES = 64 * 1024 * 1024  # per load
 POOL_SIZE = 8  # connections kept per (host, address, port) and process
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
-_pools: dict[tuple, urllib3.HTTPConnectionPool] = {}
+MAX_POOLS = 64  # kept per process (least recently used closed first)
+
+_pools: OrderedDict[tuple, urllib3.HTTPConnectionPool] = OrderedDict()
 _pools_lock = threading.Lock()
 
 
@@ -51,6 +53,9 @@ def _pool(target: Target, address: str, timeout: float) -> urllib3.HTTPConnectio
         if pool is None:
             pool = _pools[key] = connection_pool(target.scheme, target.host, target.port, address,
                                                  urllib3.Timeout(connect=timeout, read=timeout), maxsize=POOL_SIZE)
+            while len(_pools) > MAX_POOLS:
+                _pools.popitem(last=False)[1].close()
+        _pools.move_to_end(key)
         return pool
 
 
