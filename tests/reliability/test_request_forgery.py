@@ -436,3 +436,34 @@ def test_batch_job_pixel_reads_obey_the_policy_in_the_workers(backend, runner, a
     assert status == "error"
     assert "redirects to another host (127.0.0.2)" in errors, errors
     assert forbidden.hits == [] and gdal_http_tripwire.hits == []
+
+
+# --- uploaded files that name other files: a VRT is GDAL's own link to any URL or path --------------------
+
+
+def vrt(source: str) -> bytes:
+    """A 1-band VRT whose pixels come from ``source`` (GDAL recognises it by content, whatever its name)."""
+    return f"""<VRTDataset rasterXSize="64" rasterYSize="64"><SRS>EPSG:32632</SRS>
+  <GeoTransform>679720, 10, 0, 5151920, 0, -10</GeoTransform>
+  <VRTRasterBand dataType="UInt16" band="1"><SimpleSource>
+    <SourceFilename relativeToVRT="0">{source}</SourceFilename><SourceBand>1</SourceBand>
+    <SrcRect xOff="0" yOff="0" xSize="64" ySize="64"/><DstRect xOff="0" yOff="0" xSize="64" ySize="64"/>
+  </SimpleSource></VRTRasterBand></VRTDataset>""".encode()
+
+
+@pytest.mark.parametrize("name, fmt", [("upload.tif", "GTiff"), ("upload.nc", "netCDF")])
+@pytest.mark.parametrize("target", ["forbidden-url", "server-file"])
+def test_uploaded_file_cannot_make_gdal_read_another_url_or_file(backend, forbidden, demo_catalog_dir,
+                                                                gdal_http_tripwire, name, fmt, target):
+    """A VRT uploaded as a GeoTIFF (or netCDF) names a forbidden URL or a file of the server (here: a COG of
+    the catalog, standing in for another user's result): it is refused as not a GeoTIFF/netCDF and
+    nothing is read."""
+    source = f"/vsicurl/{forbidden.url}/B04.tif" if target == "forbidden-url" else \
+        str(demo_catalog_dir / ITEM_DIR / "B04.tif")
+    put = requests.put(f"{backend.url}/files/{name}", data=vrt(source), headers=headers_of(backend), timeout=60)
+    assert put.status_code == 200, put.text
+    graph = {"load": {"process_id": "load_uploaded_files", "arguments": {"paths": [name], "format": fmt}}}
+    status, code, message = error_of(post_result(backend, saved(graph)))
+    assert forbidden.hits == [] and gdal_http_tripwire.hits == []
+    assert (status, code) == (400, "FormatUnsuitable"), message
+    assert f"'{name}'" in message
