@@ -438,7 +438,7 @@ def test_batch_job_pixel_reads_obey_the_policy_in_the_workers(backend, runner, a
     assert forbidden.hits == [] and gdal_http_tripwire.hits == []
 
 
-# --- uploaded files that name other files: a VRT is GDAL's own link to any URL or path --------------------
+# --- files that name other files: a VRT is GDAL's own link to any URL or path --------------------
 
 
 def vrt(source: str) -> bytes:
@@ -467,3 +467,15 @@ def test_uploaded_file_cannot_make_gdal_read_another_url_or_file(backend, forbid
     assert forbidden.hits == [] and gdal_http_tripwire.hits == []
     assert (status, code) == (400, "FormatUnsuitable"), message
     assert f"'{name}'" in message
+
+
+def test_stac_asset_that_is_a_vrt_is_not_opened(backend, allowed, forbidden, demo_catalog_dir, gdal_http_tripwire):
+    """An allowed host serves a VRT as the asset: GDAL would open it by its content and read the URL or
+    server file it names itself. Only GeoTIFF and JPEG 2000 assets are opened."""
+    allowed.routes["/item.json"] = item_document(demo_catalog_dir, allowed.url)
+    for source in (f"/vsicurl/{forbidden.url}/B04.tif", str(demo_catalog_dir / ITEM_DIR / "B04.tif")):
+        allowed.routes["/B04.tif"] = vrt(source)
+        status, code, message = error_of(post_result(backend, saved(load_stac(f"{allowed.url}/item.json"))))
+        assert forbidden.hits == [] and gdal_http_tripwire.hits == []
+        assert (status, code) == (400, "ProcessParameterInvalid"), message
+        assert "is not a GeoTIFF or JPEG 2000 file" in message and "'load_stac'" in message

@@ -77,6 +77,7 @@ class GuardedRioReader:
         if target is None:
             raise refusal(f"{self._src.uri} was not checked against the fetch policy, so it is not read")
         opener = PinnedOpener(target, self._driver.cache)
+        check_format(target, opener)
         with _opener_registration(opener.name, opener) as vsi_path:
             try:
                 return rio_read(self._src.patch(uri=vsi_path), cfg, dst_geobox, dst=dst, selection=selection)
@@ -84,6 +85,21 @@ class GuardedRioReader:
                 if opener.refused is not None:
                     raise refusal(opener.refused) from None
                 raise
+
+
+# GDAL picks a driver by a file's content: a VRT (XML) or another format that names further files would make
+# GDAL itself read any URL (/vsicurl/) or any file of the server. Only self-contained formats are opened.
+MAGIC = {b"II*\x00": "GeoTIFF", b"MM\x00*": "GeoTIFF", b"II+\x00": "BigTIFF", b"MM\x00+": "BigTIFF",
+         b"\x00\x00\x00\x0cjP  \r\n\x87\n": "JPEG 2000", b"\xffO\xffQ": "JPEG 2000 codestream"}
+
+
+def check_format(target: Target, opener: PinnedOpener) -> None:
+    head = opener.read(0, 12)
+    if opener.refused is not None:
+        raise refusal(opener.refused)
+    if not any(head.startswith(magic) for magic in MAGIC):
+        raise refusal(f"{target.url} is not a GeoTIFF or JPEG 2000 file (it starts with {head[:8]!r}); only "
+                      "those are read from STAC assets")
 
 
 class PinnedOpener(FileContainer):
