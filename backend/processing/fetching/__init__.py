@@ -19,6 +19,10 @@ every such read goes through a ``FetchPolicy`` (``policy``):
 
 A refused URL raises ``ProcessParameterInvalid`` naming the host and the setting that allows it.
 
+The pixels of load_stac's assets obey the same rules: GDAL does not read them with its own HTTP client
+(which resolves names again and follows any redirect) but through ``ranges`` (byte ranges from the
+addresses ``Fetcher.check_href`` checked; backend/processing/loading/guarded_reads.py).
+
     fetch_json(url, run_context, process="aggregate_spatial", parameter="geometries")
     Fetcher(policy_for(run_context), "load_stac", "url").fetch_json(url)
     policy_for(run_context).check_url(url)       # the checks that need no network (raises Refused)

@@ -48,10 +48,10 @@ class Fetcher:
         except Refused as exc:
             raise self.refuse(str(exc)) from None
 
-    def check_href(self, href: str) -> str:
-        """Check a URL found inside a fetched document (e.g. an asset); returns it unchanged."""
-        self.check(href)
-        return href
+    def check_href(self, href: str) -> Target:
+        """Check a URL found inside a fetched document (e.g. an asset): the checked target, whose addresses
+        are the only ones its reads may connect to (pixel reads: ``ranges``)."""
+        return self.check(href)
 
     # reading ---------------------------------------------------------------------------------
 
@@ -114,12 +114,7 @@ class Fetcher:
         raise self.refuse(f"could not connect to {target.url}: {_reason(last_error)}")
 
     def _pool(self, target: Target, address: str, timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
-        common = dict(port=target.port, timeout=timeout, maxsize=1, retries=False)
-        if target.scheme == "https":
-            context = ssl.create_default_context(cafile=_ca_file())
-            return urllib3.HTTPSConnectionPool(address, ssl_context=context, server_hostname=target.host,
-                                               assert_hostname=target.host, cert_reqs="CERT_REQUIRED", **common)
-        return urllib3.HTTPConnectionPool(address, **common)
+        return connection_pool(target.scheme, target.host, target.port, address, timeout)
 
     def _read_body(self, response, target: Target) -> bytes:
         limit = self.policy.max_bytes
@@ -158,6 +153,17 @@ class Fetcher:
             return json.loads(text)
         except ValueError as exc:
             raise self.refuse(f"{url} is not valid JSON ({exc})") from None
+
+
+def connection_pool(scheme: str, host: str, port: int, address: str, timeout: urllib3.Timeout,
+                    maxsize: int = 1) -> urllib3.HTTPConnectionPool:
+    """Connections to ``address`` (already checked) for ``host``: TLS verified against the host name."""
+    common = dict(port=port, timeout=timeout, maxsize=maxsize, retries=False)
+    if scheme == "https":
+        context = ssl.create_default_context(cafile=_ca_file())
+        return urllib3.HTTPSConnectionPool(address, ssl_context=context, server_hostname=host,
+                                           assert_hostname=host, cert_reqs="CERT_REQUIRED", **common)
+    return urllib3.HTTPConnectionPool(address, **common)
 
 
 def _reason(exc: BaseException | None) -> str:

@@ -43,7 +43,8 @@ def dated_layout(metadata: dict) -> tuple[list[str], list[str]] | None:
 
 def load_dated_cube(ref: ItemsRef, metadata: dict, layout: tuple[list[str], list[str]], spatial_extent: Any,
                     temporal_extent: Any, bands: Any, properties: dict | None, *,
-                    check_href: Callable[[str], Any], max_values: int | None = None, on_items=None) -> xr.DataArray:
+                    check_href: Callable[[str], Any], max_values: int | None = None, on_items=None,
+                    **reads: Any) -> xr.DataArray:
     """Lazy (t, bands, y, x) cube of a ``<date>/<band>`` file: the stored bands, restacked."""
     dates, names = layout
     wanted = _requested(bands, names)
@@ -56,7 +57,8 @@ def load_dated_cube(ref: ItemsRef, metadata: dict, layout: tuple[list[str], list
             process=PROCESS, parameter="temporal_extent",
             reason=f"the data has dates {', '.join(dates)}, none of them in the requested interval")
     stored = load_items_cube(ref, metadata, spatial_extent, None, [f"{d}/{b}" for d in chosen for b in wanted],
-                             properties, check_href=check_href, max_values=max_values, on_items=on_items)
+                             properties, check_href=check_href, max_values=max_values, on_items=on_items,
+                             **reads)
     flat = stored.isel(t=0, drop=True) if "t" in stored.dims else stored
     per_date = [flat.isel(bands=slice(i * len(wanted), (i + 1) * len(wanted))).assign_coords(bands=wanted)
                 for i in range(len(chosen))]

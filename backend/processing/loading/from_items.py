@@ -14,7 +14,9 @@ Differences: bands may also be named by asset key (it resolves to the asset's ba
 collection has no band metadata (or there is no collection: a single item), the bands are those of the
 items' data assets (single-band ones, and multi-band ``data`` files whose bands are named, such as a
 job's result; not RGB previews). Before any pixel is read, every asset href the load will open is made
-absolute and passed to ``check_href`` (which may refuse it: asset URLs are user input too).
+absolute and passed to ``check_href`` (which may refuse it: asset URLs are user input too); the pixels are
+then read only from the addresses that check accepted, never through GDAL's own HTTP client
+(loading/guarded_reads.py).
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ import xarray as xr
 from apicore import errors
 
 from backend.catalog.metadata import band_metadata
+from backend.processing.fetching.policy import DEFAULT_TIMEOUT
 from backend.processing.loading.bands import all_bands, with_common_names
 from backend.processing.loading.cube import _check_chunk_size, plan_load
 from backend.processing.loading.extents import format_time
+from backend.processing.loading.guarded_reads import GuardedRioDriver
 from backend.processing.loading.item_search import item_time_range
 from backend.processing.loading.odc_load import load_cube
 
@@ -146,28 +150,34 @@ def band_names(metadata: dict, requested: Any) -> Any:
 
 def load_items_cube(ref: ItemsRef, metadata: dict, spatial_extent: Any, temporal_extent: Any, bands: Any,
                     properties: dict | None = None, *, check_href: Callable[[str], Any],
-                    chunk_size: int | None = None, max_values: int | None = None, on_items=None) -> xr.DataArray:
+                    chunk_size: int | None = None, max_values: int | None = None, on_items=None,
+                    read_timeout: float = DEFAULT_TIMEOUT) -> xr.DataArray:
     """Lazy (t, bands, y, x) float32 cube, NaN nodata, coordinate ``common_name`` along ``bands``; raises
     load_collection's openEO errors (also ProcessGraphComplexity above ``max_values`` values, before the
-    cube is built). ``on_items(items)``: told the items read (provenance)."""
+    cube is built). ``on_items(items)``: told the items read (provenance). ``check_href(href)`` returns
+    the checked Target of an asset: its pixels are read from those addresses only (guarded_reads.py)."""
     _check_chunk_size(chunk_size)
     plan = plan_load(ref, metadata, spatial_extent, temporal_extent, band_names(metadata, bands), properties)
     plan.check_size(max_values, "load_stac")
     if on_items is not None:
         on_items(plan.items)
+    pins = {}
     for item in plan.items:
         for band in plan.bands:
             asset = item.assets.get(band.asset)
             if asset is None:
                 continue
             href = asset.get_absolute_href() or asset.href
-            check_href(href)
+            pins[href] = check_href(href)
             _check_readable(asset, band.asset)
             asset.href = href
-    return with_common_names(load_cube(plan.items, plan.bands, plan.geobox, chunk_size=chunk_size), plan.bands)
+    reads = GuardedRioDriver(pins, timeout=read_timeout)  # pixels only from the checked addresses
+    return with_common_names(load_cube(plan.items, plan.bands, plan.geobox, chunk_size=chunk_size, driver=reads),
+                             plan.bands)
 
 
 def _check_readable(asset: pystac.Asset, key: str) -> None:
+    """Refuse netCDF/HDF before any read (the guarded driver would refuse them later, less helpfully)."""
     media_type = str(asset.media_type or "").split(";")[0].strip().lower()
     if media_type in CONTAINER_TYPES:
         raise errors.ProcessParameterInvalid(

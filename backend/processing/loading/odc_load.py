@@ -153,9 +153,10 @@ def grid_mapping(geobox: GeoBox) -> xr.Variable:
 
 
 def load_cube(items: Sequence[pystac.Item], bands: Sequence[Band], geobox: GeoBox, *,
-              chunk_size: int | None = None, resampling: str = "nearest") -> xr.DataArray:
+              chunk_size: int | None = None, resampling: str = "nearest", driver=None) -> xr.DataArray:
     """``chunk_size``: x/y chunks of exactly this size; None: around the context's target
-    (:func:`load_chunk_size`), else DEFAULT_CHUNK_SIZE."""
+    (:func:`load_chunk_size`), else DEFAULT_CHUNK_SIZE. ``driver``: odc-stac's reader driver (None: its
+    rasterio default; load_stac's guarded reads: guarded_reads.GuardedRioDriver)."""
     height, width = (int(n) for n in geobox.shape.yx)
     target = _chunk_target.get()
     if chunk_size is None and target is not None:
@@ -168,6 +169,7 @@ def load_cube(items: Sequence[pystac.Item], bands: Sequence[Band], geobox: GeoBo
         items, bands=keys, geobox=geobox, groupby="solar_day",
         chunks={**chunks, "time": 1},
         resampling={key: "nearest" if b.categorical else resampling for key, b in zip(keys, bands)},
+        **({"driver": driver} if driver is not None else {}),
     )
     times = ds["time"].values
     layers = []

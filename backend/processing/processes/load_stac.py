@@ -2,8 +2,9 @@
 
 Replaces openeo-processes-dask's load_stac (which validates against JSON schemas downloaded from
 the internet and reads any URL it is given). Every document and every asset URL goes through
-backend.processing.fetching (host allow-list, public addresses only, size limit, timeout); nothing
-is validated against remote schemas.
+backend.processing.fetching (host allow-list, public addresses only, size limit, timeout), the asset
+pixels too (GDAL reads them through fetching.ranges: the checked addresses only, same-host redirects;
+loading/guarded_reads.py); nothing is validated against remote schemas.
 
 What the URL may be:
 
@@ -57,7 +58,8 @@ def load_stac(url: str, spatial_extent: dict | None = None, temporal_extent: lis
         load = load_dated_cube if layout else load_items_cube
         record = getattr(run_context, "record_items", None)
         cube = load(ref, metadata, *([layout] if layout else []), spatial_extent, temporal_extent, bands,
-                    filters or None, check_href=fetcher.check_href, max_values=max_values,
+                    filters or None, check_href=fetcher.check_href, read_timeout=fetcher.policy.timeout,
+                    max_values=max_values,
                     on_items=(lambda items: record(url.split("?")[0], items)) if record is not None else None)
     except errors.ProcessParameterInvalid as exc:
         if exc.fields.get("process") == "load_collection":  # the shared loading code names its own process

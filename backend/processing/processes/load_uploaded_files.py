@@ -122,7 +122,10 @@ def _read_geotiff(local: Path, path: str) -> xr.DataArray:
     import rioxarray
 
     try:
-        cube = rioxarray.open_rasterio(local, masked=True, chunks={"band": 1, "x": CHUNK, "y": CHUNK})
+        # GDAL's GeoTIFF driver only: GDAL recognises a file by its content, and a VRT (XML) uploaded as
+        # a.tif would make the server read any URL (/vsicurl/) or any file of the server that it names
+        cube = rioxarray.open_rasterio(local, masked=True, chunks={"band": 1, "x": CHUNK, "y": CHUNK},
+                                       driver="GTiff")
     except rasterio.errors.RasterioIOError as exc:
         raise FormatUnsuitable(reason=f"'{path}' is not a GeoTIFF GDAL can read ({exc})") from None
     if isinstance(cube, list) or cube.rio.crs is None:
@@ -144,7 +147,8 @@ def _read_netcdf(local: Path, path: str) -> xr.DataArray:
     import rioxarray  # noqa: F401  (registers .rio)
 
     try:
-        dataset = xr.open_dataset(local, chunks={}, decode_coords="all")
+        # the netCDF library only: xarray's guess could hand the file to GDAL (the rasterio engine), see above
+        dataset = xr.open_dataset(local, chunks={}, decode_coords="all", engine="netcdf4")
     except (OSError, ValueError) as exc:
         raise FormatUnsuitable(reason=f"'{path}' is not a netCDF file xarray can read ({exc})") from None
     x = next((d for d in _X if d in dataset.dims), None)
