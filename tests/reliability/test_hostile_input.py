@@ -228,6 +228,7 @@ def test_geojson_over_the_feature_limit(backend, world, count, status, fragment)
     status_got, _, document, _ = answer
     assert (status_got, document["code"]) == (status, "ProcessParameterInvalid"), document
     assert fragment in document["message"] and "load_geojson" in document["message"]
+    assert "aggregate_spatial" not in document["message"]  # regression: named the wrong process
 
 
 def test_udp_ids_beyond_the_column_size_or_with_a_line_break_are_refused(backend, world):
