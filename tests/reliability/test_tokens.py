@@ -150,7 +150,6 @@ def test_forged_and_wrong_oidc_tokens_are_refused(backend, oidc_server, own_idp)
         except (AssertionError, ValueError) as failure:
             wrong.append(f"{what}: {failure}")
             continue
-        print(f"{what}: {message}")  # the messages, for the record (-s)
         if fragment not in message or not any(hint in message for hint in HINTS):
             wrong.append(f"{what}: message {message!r} lacks {fragment!r} or a hint")
     assert wrong == []
