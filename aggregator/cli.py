@@ -260,10 +260,22 @@ def users_list(ctx, data_dir) -> None:
 @data_dir_option
 @click.pass_context
 def users_remove(ctx, name: str, data_dir) -> None:
-    """Remove user NAME and everything they own at the aggregator (UDPs, credits)."""
+    """Remove user NAME and everything they own at the aggregator (UDPs, credits). An OIDC user's tokens are
+    refused from then on (`users restore NAME` lets the identity in again, as a new account)."""
     if not _user_store(ctx, data_dir).remove(name):
         raise click.ClickException(f"no user '{name}'")
     click.echo(f"removed user {name}")
+
+
+@users.command("restore")
+@click.argument("name")
+@data_dir_option
+@click.pass_context
+def users_restore(ctx, name: str, data_dir) -> None:
+    """Let the OIDC identity of removed user NAME log in again (as a new, empty account)."""
+    if not _user_store(ctx, data_dir).restore(name):
+        raise click.ClickException(f"no removed OIDC user '{name}'")
+    click.echo(f"restored {name}: its identity may log in again")
 
 
 # lambdas: the openers are defined further down

@@ -22,7 +22,7 @@ EXTRA_CODES: dict[str, tuple[int, str]] = {
     "JsonInvalid": (400, "The request body is not valid JSON: {reason}"),
     "MethodNotAllowed": (405, "Method {method} is not allowed on {path}. Allowed: {allowed}."),
     "ProcessGraphIdInvalid": (400, "'{identifier}' is not a valid process id: use letters, digits and "
-                                   "underscores only."),
+                                   "underscores only, at most 255 of them."),
     "PayloadTooLarge": (413, "The request body is larger than the maximum of {limit} bytes."),
     "UnsupportedMediaType": (415, "Send the request body as {expected} (got '{got}')."),
     "FormatUnsupported": (400, "Format '{format}' is not supported. Supported: {supported}."),

@@ -70,6 +70,7 @@ def install(app: Flask) -> None:
         g.request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         if request.method == "OPTIONS":
             return _preflight_response()
+        _refuse_nul_characters()
         return None
 
     @app.after_request
@@ -94,6 +95,15 @@ def install(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(errors.Internal(message=f"unexpected {type(exc).__name__}; quote the request id "
                                               "to the operator"))
+
+
+def _refuse_nul_characters() -> None:
+    """No id, path or parameter of the API holds a NUL character, and PostgreSQL refuses one in any text value
+    (a DataError: it was a 500 for every id route): refuse the request before anything looks it up."""
+    if "\x00" in request.path or any("\x00" in key or "\x00" in value
+                                     for key, value in request.args.items(multi=True)):
+        raise errors.BadRequest(reason="the URL contains a NUL character (%00), which no identifier, path or "
+                                       "parameter of this API holds")
 
 
 def _preflight_response() -> Response:

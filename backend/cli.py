@@ -119,7 +119,8 @@ def users_list(ctx, data_dir) -> None:
 @data_dir_option
 @click.pass_context
 def users_remove(ctx, name: str, data_dir) -> None:
-    """Remove user NAME and everything they own (their uploaded files too)."""
+    """Remove user NAME and everything they own (their uploaded files too). An OIDC user's tokens are refused
+    from then on (`users restore NAME` lets the identity in again, as a new account)."""
     from backend.files import open_workspaces
 
     settings = _settings(ctx, data_dir=data_dir)
@@ -129,6 +130,17 @@ def users_remove(ctx, name: str, data_dir) -> None:
         raise click.ClickException(f"no user '{name}'")
     open_workspaces(settings).remove_user(user.user_id)
     click.echo(f"removed user {name}")
+
+
+@users.command("restore")
+@click.argument("name")
+@data_dir_option
+@click.pass_context
+def users_restore(ctx, name: str, data_dir) -> None:
+    """Let the OIDC identity of removed user NAME log in again (as a new, empty account)."""
+    if not _user_store(ctx, data_dir).restore(name):
+        raise click.ClickException(f"no removed OIDC user '{name}'")
+    click.echo(f"restored {name}: its identity may log in again")
 
 
 # lambdas: the openers are defined further down

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from backend.accounting.pricing import DEFAULT_PLANS, Plan
@@ -35,6 +35,9 @@ class OidcClient(BaseModel):
     redirect_urls: list[str] = []
 
 
+ANY_AUDIENCE = "*"  # `audience` value that turns the audience check off (a conscious choice)
+
+
 class OidcProvider(BaseModel):
     id: str = Field(pattern=r"^[\w-]+$")
     issuer: str
@@ -42,7 +45,37 @@ class OidcProvider(BaseModel):
     scopes: list[str] = ["openid"]
     description: str | None = None
     default_clients: list[OidcClient] = []
-    audience: str | None = Field(None, description="Required `aud` of access tokens; unset = not checked")
+    audience: str | list[str] | None = Field(
+        None, description="Accepted audiences of access tokens (one or a list): a token is accepted when its `aud` "
+                          "holds one of them or its `azp` is one of them; unset = the ids of `default_clients`; "
+                          f"'{ANY_AUDIENCE}' = any audience (not checked: choose it only for a provider that issues "
+                          "tokens for this service alone)")
+
+    @model_validator(mode="after")
+    def _audience_is_checked(self) -> "OidcProvider":
+        """A token issued for another service must not open this one: without an audience and without default
+        clients there is nothing to check a token's audience against, so the operator must choose."""
+        listed = [self.audience] if isinstance(self.audience, str) else list(self.audience or [])
+        if ANY_AUDIENCE in listed and len(listed) > 1:
+            raise ValueError(f"OIDC provider '{self.id}': audience '{ANY_AUDIENCE}' (any audience) cannot be "
+                             "combined with other audiences: list the accepted ones, or '*' alone")
+        if not listed and not self.default_clients:
+            raise ValueError(
+                f"OIDC provider '{self.id}': set `audience` to the audience (`aud`, or `azp`) of the access tokens "
+                "it issues for this service, usually the client id (a string or a list), or list its "
+                f"`default_clients`, whose ids are then accepted; `audience: '{ANY_AUDIENCE}'` accepts tokens "
+                "issued for any client of the provider")
+        if any(not entry.strip() for entry in listed):
+            raise ValueError(f"OIDC provider '{self.id}': an empty audience matches nothing")
+        return self
+
+    @property
+    def accepted_audiences(self) -> frozenset[str] | None:
+        """The audiences a token must name (in `aud` or `azp`); None = any audience."""
+        listed = [self.audience] if isinstance(self.audience, str) else list(self.audience or [])
+        if listed == [ANY_AUDIENCE]:
+            return None
+        return frozenset(listed or (client.id for client in self.default_clients))
 
 
 class StacSource(BaseModel):

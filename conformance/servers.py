@@ -51,7 +51,9 @@ def _backend_command() -> list[str]:
 
 
 def oidc_provider(oidc: OidcTestServer, advertise_client_credentials: bool) -> dict:
-    provider = {"id": SELF_CONTAINED_PROVIDER, "issuer": oidc.issuer, "title": "Test IdP", "scopes": ["openid"]}
+    # the test provider's access tokens name its one client as audience
+    provider = {"id": SELF_CONTAINED_PROVIDER, "issuer": oidc.issuer, "title": "Test IdP", "scopes": ["openid"],
+                "audience": oidc.client_id}
     if advertise_client_credentials:
         # openEO API 1.2 has no "client_credentials" among a default client's grant_types, and the
         # client-credentials flow of the Python client needs no default client: off by default.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 from pydantic import ValidationError
 
 from aggregator.admin import errors as admin_errors
@@ -18,7 +18,7 @@ from aggregator.federation.backends import BackendConfig, Departure, RegistryErr
 from aggregator.onboarding import registration
 from aggregator.onboarding.candidate import CheckCredentials
 from apicore import errors
-from apicore.views.context import api_root, object_body
+from apicore.views.context import api_root, object_body, request_body
 
 CREDENTIAL_FIELDS = {"username", "password", "token"}
 
@@ -96,7 +96,7 @@ def check_backend(backend_id: str):
     config = parts().federation.registry.get(backend_id)
     if config is None:
         raise _not_found(backend_id)
-    body = object_body() if request.get_data(cache=True) else {}
+    body = object_body() if request_body() else {}
     credentials = _credentials(body.get("credentials"))
     report = registration.check_backend(config.url, config.id, credentials=credentials,
                                         options=registration.options_for(parts().settings))

@@ -18,7 +18,8 @@ from aggregator.auth.oidc import FederationOidc, OidcPassThrough
 from aggregator.auth.tokens import FederationTokenSigner
 from apicore import errors
 from apicore.bearer import parse_authorization
-from backend.storage.users import UserStore
+from backend.auth.authenticate import REMOVED
+from backend.storage.users import IdentityRemoved, UserStore
 
 if TYPE_CHECKING:
     from aggregator.federation.wiring import Federation
@@ -47,7 +48,10 @@ class FederationAuth:
             identity, issuer = self.oidc.validate(bearer.provider, bearer.token)
         else:
             identity, issuer = self.oidc.validate_raw(bearer.token)
-        user = self.users.get_or_create_oidc(identity.provider, identity.subject, identity.name)
+        try:
+            user = self.users.get_or_create_oidc(identity.provider, identity.subject, identity.name)
+        except IdentityRemoved:
+            raise errors.TokenInvalid(REMOVED) from None
         return FederatedCaller(user.user_id, user.name, OidcPassThrough(bearer.token, issuer, self.directory))
 
     def _basic_caller(self, token: str) -> FederatedCaller:

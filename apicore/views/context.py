@@ -55,11 +55,22 @@ def require_caller() -> Caller:
     return caller
 
 
+def request_body() -> bytes:
+    """The whole request body; 413 PayloadTooLarge above ``max_content_length``, chunked bodies too: werkzeug
+    stops reading a body without a Content-Length silently at the limit (its stream raises only when read
+    again), which made an over-long JSON body a misleading 400 "not valid JSON" from its truncated start."""
+    data = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        raise errors.PayloadTooLarge(limit=limit)
+    return data
+
+
 def json_body() -> Any:
     if not request.is_json:
         raise errors.UnsupportedMediaType(expected="application/json", got=request.mimetype or "none")
     try:
-        return json.loads(request.get_data(cache=True))
+        return json.loads(request_body())
     except ValueError as exc:
         raise errors.JsonInvalid(reason=str(exc)) from None
     except RecursionError:

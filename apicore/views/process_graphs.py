@@ -11,7 +11,9 @@ from apicore.views.context import api, api_root, json_body, require_caller
 
 bp = Blueprint("process_graphs", __name__)
 
-PROCESS_ID = re.compile(r"^\w+$")
+# fullmatch: `$` would let a trailing line break through; 255 = the database column's size (a longer id was
+# a 500 on PostgreSQL)
+PROCESS_ID = re.compile(r"\w{1,255}")
 SUMMARY_KEYS = ("id", "summary", "description", "categories", "parameters", "returns", "deprecated",
                 "experimental")
 
@@ -42,7 +44,7 @@ def describe_udp(process_graph_id: str):
 @bp.put("/process_graphs/<process_graph_id>")
 def store_udp(process_graph_id: str):
     caller = require_caller()
-    if not PROCESS_ID.match(process_graph_id):
+    if not PROCESS_ID.fullmatch(process_graph_id):
         raise errors.ProcessGraphIdInvalid(identifier=process_graph_id)
     process_id = process_graph_id
     if api().processes.is_predefined(process_id):
@@ -63,9 +65,9 @@ def delete_udp(process_graph_id: str):
 
 def _checked_id(process_id: str) -> str:
     """An id that cannot have been stored is simply not found."""
-    if not PROCESS_ID.match(process_id):
+    if not PROCESS_ID.fullmatch(process_id):
         raise errors.ProcessGraphNotFound(
-            f"'{process_id}' is not a valid process id: use letters, digits and underscores only.")
+            f"'{process_id}' is not a valid process id: use letters, digits and underscores only (at most 255).")
     return process_id
 
 

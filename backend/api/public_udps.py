@@ -25,7 +25,7 @@ from backend.processing.namespaces import PUBLIC_PATH
 
 bp = Blueprint("public_udps", __name__)
 
-OWNER_ID = re.compile(r"^[0-9a-f]{1,64}$")
+OWNER_ID = re.compile(r"[0-9a-f]{1,64}")  # fullmatch
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 
 
@@ -63,7 +63,7 @@ def catalogue():
 @bp.get(f"/{PUBLIC_PATH}/<owner_id>/<process_id>")
 def describe(owner_id: str, process_id: str):
     spec = None
-    if OWNER_ID.match(owner_id) and PROCESS_ID.match(process_id):
+    if OWNER_ID.fullmatch(owner_id) and PROCESS_ID.fullmatch(process_id):
         spec = services().udps.get_public(owner_id, process_id)
     if spec is None:
         raise errors.ProcessGraphNotFound(f"No published process '{process_id}' of that owner: it was never "
@@ -83,6 +83,6 @@ def _after(page: str | None) -> tuple[str, str] | None:
     if page is None:
         return None
     owner_id, _, process_id = page.partition("/")
-    if not OWNER_ID.match(owner_id) or not PROCESS_ID.match(process_id):
+    if not OWNER_ID.fullmatch(owner_id) or not PROCESS_ID.fullmatch(process_id):
         raise errors.BadRequest(reason="'page' is not a page of this catalogue: follow the 'next' link")
     return owner_id, process_id

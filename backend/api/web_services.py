@@ -18,7 +18,7 @@ import math
 from flask import Blueprint, Response, jsonify, request
 
 from apicore import errors
-from apicore.views.context import api_root, object_body, require_caller
+from apicore.views.context import MAX_OFFSET, api_root, integer_value, object_body, require_caller
 from apicore.views.log_pages import log_arguments, log_links
 from backend.accounting.pricing import check_budget, plan_for
 from backend.api.context import services
@@ -116,8 +116,9 @@ def delete_service(service_id: str):
 @bp.get("/services/<service_id>/logs")
 def service_logs(service_id: str):
     offset, level, limit = log_arguments()
+    after = integer_value("offset", offset, 0, MAX_OFFSET, 0)  # entry ids are sequence numbers (as job logs')
     _owned(service_id)
-    entries, more = services().service_logs.read(service_id, offset, level, limit)
+    entries, more = services().service_logs.read(service_id, after, level, limit)
     last = entries[-1]["id"] if more and entries else None
     links = log_links(f"{api_root()}/services/{service_id}/logs", last, limit, level)
     return jsonify({"level": level, "logs": entries, "links": links})

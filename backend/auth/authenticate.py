@@ -7,7 +7,7 @@ from apicore.bearer import parse_authorization
 from backend.auth.basic_tokens import BasicTokenSigner
 from backend.auth.oidc import OidcValidator
 from backend.storage.models import User
-from backend.storage.users import UserStore
+from backend.storage.users import IdentityRemoved, UserStore
 
 
 class Authenticator:
@@ -27,4 +27,12 @@ class Authenticator:
                 raise errors.TokenInvalid("The account of this token no longer exists.")
             return user
         identity = self.oidc.validate(bearer.provider, bearer.token)
-        return self.users.get_or_create_oidc(identity.provider, identity.subject, identity.name)
+        try:
+            return self.users.get_or_create_oidc(identity.provider, identity.subject, identity.name)
+        except IdentityRemoved:
+            raise errors.TokenInvalid(REMOVED) from None
+
+
+# Said to the holder of a valid token whose account an operator removed.
+REMOVED = ("The account of this identity was removed by the operator of this service: its tokens are no longer "
+           "accepted. Contact the operator to have it restored.")

@@ -77,14 +77,36 @@ class OidcValidator:
             raise errors.TokenInvalid(f"Unknown OIDC provider '{provider_id}'; see GET /credentials/oidc.")
         provider = keys.provider
         try:
+            # the audience is checked below: PyJWT knows `aud` only, providers such as Keycloak name the
+            # client in `azp`
             claims = jwt.decode(
-                token, keys.signing_key(token), algorithms=_ALGORITHMS, issuer=provider.issuer,
-                audience=provider.audience, leeway=30,
-                options={"require": ["exp", "iss", "sub"], "verify_aud": provider.audience is not None})
+                token, keys.signing_key(token), algorithms=_ALGORITHMS, issuer=provider.issuer, leeway=30,
+                options={"require": ["exp", "iss", "sub"], "verify_aud": False})
         except jwt.ExpiredSignatureError:
             raise errors.TokenInvalid("The OIDC access token has expired: refresh it or log in again.") from None
         except jwt.PyJWTError as exc:
             raise errors.TokenInvalid(f"The OIDC access token is not valid for provider '{provider_id}': "
-                                      f"{exc}.") from None
+                                      f"{str(exc).rstrip('.')}. Log in again for a valid token "
+                                      "(providers: GET /credentials/oidc).") from None
+        _check_audience(provider, claims)
         name = claims.get("preferred_username") or claims.get("name") or claims.get("client_id")
         return OidcIdentity(provider_id, str(claims["sub"]), name)
+
+
+def _check_audience(provider: OidcProvider, claims: dict) -> None:
+    """401 TokenInvalid unless the token was issued for this service: its `aud` holds, or its `azp` is, one of
+    the provider's accepted audiences (its `audience` setting, else its default clients' ids)."""
+    accepted = provider.accepted_audiences
+    if accepted is None:  # audience "*": the operator chose not to check
+        return
+    aud = claims.get("aud")
+    audiences = [a for a in ([aud] if isinstance(aud, str) else aud if isinstance(aud, list) else [])
+                 if isinstance(a, str)]
+    azp = claims.get("azp")
+    if accepted.intersection(audiences) or (isinstance(azp, str) and azp in accepted):
+        return
+    issued_for = "audience " + ", ".join(repr(a) for a in audiences) if audiences else "no audience"
+    raise errors.TokenInvalid(
+        f"The OIDC access token was issued for {issued_for}, not for this service: log in again through one of "
+        f"the clients this service accepts for provider '{provider.id}' (its default clients are listed by "
+        "GET /credentials/oidc).")

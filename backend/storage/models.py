@@ -30,6 +30,18 @@ class User(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class RemovedIdentity(Base):
+    """An OIDC identity whose account an operator removed: its tokens are refused from then on, instead of
+    making a new account for it on the next request (which would undo the removal, with fresh free credits)."""
+
+    __tablename__ = "removed_identities"
+
+    oidc_provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    oidc_subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)  # the removed account's, for `users restore`
+    removed: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class UserDefinedProcess(Base):
     __tablename__ = "user_defined_processes"
 

@@ -1,4 +1,5 @@
-"""User accounts: basic-auth users with argon2 hashes, OIDC users created on first sight."""
+"""User accounts: basic-auth users with argon2 hashes, OIDC users created on first sight (unless an operator
+removed the identity's account: then it stays refused until restored)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backend.storage.db import Database
-from backend.storage.models import User
+from backend.storage.models import RemovedIdentity, User
 
 _hasher = PasswordHasher()
 
@@ -24,6 +25,10 @@ def _dummy_hash() -> str:
 
 class UserExists(Exception):
     pass
+
+
+class IdentityRemoved(Exception):
+    """The OIDC identity's account was removed by an operator (``openeo-backend users remove``)."""
 
 
 class UserStore:
@@ -40,12 +45,24 @@ class UserStore:
         return user
 
     def remove(self, name: str) -> bool:
+        """Remove the account; an OIDC account's identity is remembered, so that its tokens are refused."""
         with self.db.session() as session:
             user = session.scalar(select(User).where(User.name == name))
             if user is None:
                 return False
+            if user.oidc_provider is not None and user.oidc_subject is not None:
+                session.merge(RemovedIdentity(oidc_provider=user.oidc_provider, oidc_subject=user.oidc_subject,
+                                              name=user.name))
             session.delete(user)
             return True
+
+    def restore(self, name: str) -> bool:
+        """Let the OIDC identity of a removed account in again (as a new, empty account)."""
+        with self.db.session() as session:
+            removed = list(session.scalars(select(RemovedIdentity).where(RemovedIdentity.name == name)))
+            for identity in removed:
+                session.delete(identity)
+            return bool(removed)
 
     def list(self) -> list[User]:
         with self.db.session() as session:
@@ -73,6 +90,9 @@ class UserStore:
             user = session.scalar(query)
         if user is not None:
             return user
+        with self.db.session() as session:  # only on first sight: no cost for known users
+            if session.get(RemovedIdentity, (provider, subject)) is not None:
+                raise IdentityRemoved(f"{provider}:{subject}")
         name = f"{provider}:{display_name or subject}"
         try:
             with self.db.session() as session:

@@ -49,7 +49,7 @@ def test_endpoints_are_exactly_the_pinned_list(api):
 
 
 def test_oidc_providers_add_exactly_the_oidc_route(tmp_path):
-    provider = OidcProvider(id="idp", issuer="http://127.0.0.1:9/", title="IdP")
+    provider = OidcProvider(id="idp", issuer="http://127.0.0.1:9/", title="IdP", audience="openeo")
     server = LiveServer(create_app(load_settings(data_dir=tmp_path, demo_catalog=False, oidc_providers=[provider])))
     try:
         endpoints = requests.get(f"{server.url}/").json()["endpoints"]

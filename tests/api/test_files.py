@@ -127,7 +127,6 @@ def _raw(server: LiveServer, method: str, path: str, headers: dict, body: bytes 
     ("/files/%2Fetc%2Fpasswd", "absolute"),
     ("/files/C:%5Cwindows", "absolute"),
     ("/files/a%5C..%5Cb", "characters outside"),
-    ("/files/a%00b.txt", "characters outside"),
     ("/files/bad%0Aname.txt", "characters outside"),
     ("/files/%C3%BCmlaut.txt", "characters outside"),
     ("/files/x$y.txt", "characters outside"),
@@ -143,6 +142,15 @@ def test_bad_paths_are_refused_for_every_method(live_server, path, reason):
         status, error = _raw(live_server, method, path, headers, body)
         assert (status, error.get("code")) == (400, "FilePathInvalid"), (method, path, error)
         assert reason in error["message"]
+    assert requests.get(f"{live_server.url}/files", headers=headers).json()["files"] == []
+
+
+def test_a_nul_character_is_refused_before_the_path_check(live_server):
+    """No URL of the API holds one (apicore/flask_support.py refuses it for every route)."""
+    headers = live_server.auth_headers()
+    for method, body in (("PUT", b"data"), ("GET", None), ("DELETE", None)):
+        status, error = _raw(live_server, method, "/files/a%00b.txt", headers, body)
+        assert (status, error.get("code")) == (400, "BadRequest") and "NUL character" in error["message"]
     assert requests.get(f"{live_server.url}/files", headers=headers).json()["files"] == []
 
 

@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from apicore import errors
 from backend.auth.oidc import OidcValidator
-from backend.settings import OidcProvider
+from backend.settings import OidcClient, OidcProvider
+
+CLIENT = "openeo-client"  # the provider's default client: its tokens carry it in `aud` unless told otherwise
 
 
 class _KeyServer:
@@ -55,8 +57,9 @@ class _KeyServer:
 
     def token(self, key=None, kid="k1", **claims) -> str:
         now = int(time.time())
-        payload = {"iss": self.issuer, "sub": "user-1", "exp": now + 300, "iat": now,
+        payload = {"iss": self.issuer, "sub": "user-1", "exp": now + 300, "iat": now, "aud": CLIENT,
                    "preferred_username": "ada", **claims}
+        payload = {name: value for name, value in payload.items() if value is not None}  # None: claim left out
         return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": kid})
 
 
@@ -67,8 +70,10 @@ def idp():
     server.httpd.shutdown()
 
 
-def _validator(idp, audience=None) -> OidcValidator:
-    return OidcValidator([OidcProvider(id="idp", issuer=idp.issuer, title="t", audience=audience)], ttl=3600)
+def _validator(idp, audience=None, clients=(CLIENT,)) -> OidcValidator:
+    provider = OidcProvider(id="idp", issuer=idp.issuer, title="t", audience=audience,
+                            default_clients=[OidcClient(id=client) for client in clients])
+    return OidcValidator([provider], ttl=3600)
 
 
 def test_valid_token_gives_identity(idp):
@@ -95,6 +100,32 @@ def test_audience_checked_when_configured(idp):
         validator.validate("idp", idp.token())
 
 
+@pytest.mark.parametrize("claims", [{"aud": "another-service"}, {"aud": ["another-service", "account"]},
+                                    {"aud": None}, {"aud": None, "azp": "another-service"},
+                                    {"aud": ["account"], "azp": ["openeo-client"]}])
+def test_audience_checked_by_default_against_the_default_clients(idp, claims):
+    with pytest.raises(errors.TokenInvalid, match="issued for .*not for this service") as info:
+        _validator(idp).validate("idp", idp.token(**claims))
+    assert info.value.status == 401 and "GET /credentials/oidc" in info.value.message
+
+
+@pytest.mark.parametrize("claims", [{}, {"aud": ["account", CLIENT]}, {"aud": "account", "azp": CLIENT},
+                                    {"aud": None, "azp": CLIENT}])
+def test_default_client_accepted_in_aud_or_azp(idp, claims):
+    assert _validator(idp).validate("idp", idp.token(**claims)).subject == "user-1"
+
+
+def test_audience_list_and_the_conscious_opt_out(idp):
+    listed = _validator(idp, audience=["scripts", "portal"])
+    assert listed.validate("idp", idp.token(aud="portal")).subject == "user-1"
+    assert listed.validate("idp", idp.token(aud="x", azp="scripts")).subject == "user-1"
+    with pytest.raises(errors.TokenInvalid):
+        listed.validate("idp", idp.token())  # the default client no longer counts once `audience` is set
+    anyone = _validator(idp, audience="*", clients=())
+    for claims in ({"aud": "another-service"}, {"aud": None}):
+        assert anyone.validate("idp", idp.token(**claims)).subject == "user-1"
+
+
 def test_forged_signature_and_garbage(idp):
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     validator = _validator(idp)
@@ -116,7 +147,7 @@ def test_keys_are_cached(idp):
 
 
 def test_unreachable_provider_is_503_not_500():
-    validator = OidcValidator([OidcProvider(id="down", issuer="http://127.0.0.1:9", title="t")], ttl=60)
+    validator = OidcValidator([OidcProvider(id="down", issuer="http://127.0.0.1:9", title="t", audience="x")], ttl=60)
     with pytest.raises(errors.InfrastructureBusy) as info:
         validator.validate("down", "a.b.c")
     assert info.value.status == 503

@@ -13,7 +13,7 @@ from backend.settings import load_settings
 from backend.storage.db import Database
 from backend.storage.schema import head_revision
 from backend.storage.udps import UdpStore
-from backend.storage.users import UserExists, UserStore
+from backend.storage.users import IdentityRemoved, UserExists, UserStore
 from tests.conftest import LiveServer
 from tests.support.postgres import postgres_module_url, postgres_url  # noqa: F401  (fixtures)
 
@@ -63,6 +63,18 @@ def test_concurrent_first_sight_creates_one_oidc_user(db):
         t.join()
     assert len(set(results)) == 1 and len(results) == 8
     assert [u.name for u in users.list() if u.oidc_subject == "subject-42"] == ["egi:ada"]
+
+
+def test_a_removed_oidc_identity_stays_removed_until_restored(db):
+    users = UserStore(db)
+    first = users.get_or_create_oidc("egi", "subject-removed", "rem")
+    assert users.remove("egi:rem") and not users.remove("egi:rem")
+    for _ in range(2):
+        with pytest.raises(IdentityRemoved):
+            users.get_or_create_oidc("egi", "subject-removed", "rem")
+    assert users.get_or_create_oidc("egi", "another-subject", "rem2").name == "egi:rem2"  # others unaffected
+    assert users.restore("egi:rem") and not users.restore("egi:rem")
+    assert users.get_or_create_oidc("egi", "subject-removed", "rem").user_id != first.user_id
 
 
 def test_api_on_postgres(postgres_url, tmp_path):  # noqa: F811

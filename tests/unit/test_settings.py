@@ -60,6 +60,28 @@ def test_grant_types_are_those_the_api_allows():
                                        "default_clients": [{"id": "c", "grant_types": ["client_credentials"]}]}])
 
 
+def test_oidc_provider_without_audience_or_default_clients_says_what_to_set():
+    with pytest.raises(ValueError, match="OIDC provider 'p': set `audience` .* or list its `default_clients`"):
+        load_settings(oidc_providers=[{"id": "p", "issuer": "https://i", "title": "t"}])
+
+
+@pytest.mark.parametrize("audience, accepted", [
+    (None, {"portal", "cli"}), ("scripts", {"scripts"}), (["scripts", "portal"], {"scripts", "portal"}), ("*", None),
+])
+def test_oidc_audience_defaults_to_the_default_clients(audience, accepted):
+    clients = [{"id": "portal"}, {"id": "cli"}]
+    provider = load_settings(oidc_providers=[{"id": "p", "issuer": "https://i", "title": "t", "audience": audience,
+                                              "default_clients": clients}]).oidc_providers[0]
+    assert provider.accepted_audiences == (None if accepted is None else frozenset(accepted))
+
+
+@pytest.mark.parametrize("audience, fragment", [(["*", "portal"], "cannot be combined"), ("", "empty audience"),
+                                                ([], "set `audience`")])
+def test_oidc_audience_mistakes(audience, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        load_settings(oidc_providers=[{"id": "p", "issuer": "https://i", "title": "t", "audience": audience}])
+
+
 def test_demo_collections_default_to_all_and_come_from_the_environment(monkeypatch):
     assert load_settings().demo_collections == ["SENTINEL2_L2A_DEMO", "SENTINEL1_GRD_DEMO", "DEM_DEMO"]
     monkeypatch.setenv("OPENEO_BACKEND_DEMO_COLLECTIONS", '["SENTINEL1_GRD_DEMO", "DEM_DEMO", "DEM_DEMO"]')

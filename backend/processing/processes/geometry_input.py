@@ -205,8 +205,9 @@ def _from_vector_cube(cube: xr.DataArray | xr.Dataset) -> Features:
 
 def _check_count(count: int) -> None:
     if count > MAX_FEATURES:
-        raise invalid("geometries", f"{count:,} geometries given; at most {MAX_FEATURES:,} are allowed per "
-                                    "aggregate_spatial call: split them into several calls")
+        # no process name here: load_geojson and load_url read GeoJSON through this too
+        raise invalid("geometries", f"{count:,} geometries given; at most {MAX_FEATURES:,} are allowed in one "
+                                    "process call: split them into several calls")
 
 
 def _check_geometries(geoms: np.ndarray) -> None:

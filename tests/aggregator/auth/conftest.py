@@ -15,6 +15,7 @@ from aggregator.storage import open_aggregator_database
 from backend.app import create_app
 from backend.settings import OidcProvider, load_settings
 from tests.conftest import LiveServer
+from tests.support.oidc.client import DEFAULT_CLIENT_ID
 from tests.support.oidc_server import oidc_server  # noqa: F401  (session fixture)
 
 OTHER_ISSUER = "http://127.0.0.1:9/realms/other"  # never contacted: nobody presents its tokens
@@ -32,12 +33,14 @@ def backends(oidc_server, tmp_path_factory):  # noqa: F811
     'gamma' trusts another issuer only. alpha's basic tokens live one hour (shorter than the aggregator's)."""
     servers = {
         "alpha": start_backend(tmp_path_factory, "alpha", [OidcProvider(id="idp-a", issuer=oidc_server.issuer,
-                                                                        title="IdP as alpha calls it")],
+                                                                        title="IdP as alpha calls it",
+                                                                        audience=oidc_server.client_id)],
                                basic_token_ttl=3600),
         "beta": start_backend(tmp_path_factory, "beta", [OidcProvider(id="shared", issuer=oidc_server.issuer,
-                                                                      title="IdP as beta calls it")]),
+                                                                      title="IdP as beta calls it",
+                                                                      audience=oidc_server.client_id)]),
         "gamma": start_backend(tmp_path_factory, "gamma", [OidcProvider(id="other", issuer=OTHER_ISSUER,
-                                                                        title="Another IdP")]),
+                                                                        title="Another IdP", audience="gamma")]),
     }
     yield servers
     for server in servers.values():
@@ -62,9 +65,11 @@ def make_aggregator(settings: AggregatorSettings, **auth_options) -> Aggregator:
 
 
 def aggregator_settings(tmp_path, oidc_issuer: str, backends: dict[str, str], **extra) -> AggregatorSettings:
+    # the test server's tokens name its one client as audience (CLIENT_ID is the client the fixture registers)
     return AggregatorSettings(
         data_dir=tmp_path, backends=[BackendConfig(id=backend_id, url=url) for backend_id, url in backends.items()],
-        oidc_providers=[OidcProvider(id="fed-idp", issuer=oidc_issuer, title="Federation IdP")], **extra)
+        oidc_providers=[OidcProvider(id="fed-idp", issuer=oidc_issuer, title="Federation IdP",
+                                     audience=DEFAULT_CLIENT_ID)], **extra)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from backend.demo import DEMO_DEM_COLLECTION, DEMO_S2_COLLECTION
 from tests.support.anchors import AnchorServer, anchors_bin, start_dummy_backend  # noqa: F401 (fixture)
 from tests.support.federation import ServerProcess, start_aggregator, start_backend, wait_ready
+from tests.support.oidc.client import DEFAULT_CLIENT_ID
 from tests.support.oidc_server import oidc_server  # noqa: F401  (session fixture)
 
 USER = ("alice", "alice-pw")
@@ -28,7 +29,8 @@ class MixedFederation:
 
 
 def provider(provider_id: str, issuer: str) -> dict:
-    return {"id": provider_id, "issuer": issuer, "title": f"Test IdP as {provider_id}", "scopes": ["openid"]}
+    return {"id": provider_id, "issuer": issuer, "title": f"Test IdP as {provider_id}", "scopes": ["openid"],
+            "audience": DEFAULT_CLIENT_ID}  # the test server's tokens name its one client
 
 
 @pytest.fixture(scope="package")

@@ -15,7 +15,7 @@ from tests.support.federation import ServerProcess, start_backend, wait_ready
 USER = ("partner-user", "partner-password")
 ADMIN = ("fed-admin", "admin-password")
 ISSUER = "http://127.0.0.1:9/realms/federation"  # never contacted: the check compares issuers only
-OIDC = [{"id": "fedidp", "issuer": ISSUER, "title": "Federation IdP"}]
+OIDC = [{"id": "fedidp", "issuer": ISSUER, "title": "Federation IdP", "audience": "openeo-federation"}]
 
 
 @dataclass

@@ -50,7 +50,7 @@ backends:
     processes: {deny: [run_udf]}
   - {id: eodc, url: "http://127.0.0.1:8082/openeo/1.2/", deprecated: true}
 oidc_providers:
-  - {id: egi, issuer: "https://aai.example/", title: EGI}
+  - {id: egi, issuer: "https://aai.example/", title: EGI, audience: openeo-federation}
 plans:
   - {name: basic, description: Basic plan}
 """)
