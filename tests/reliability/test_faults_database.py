@@ -37,7 +37,7 @@ def proxied(postgres_url, demo_catalog_dir, job_runner):  # noqa: F811
     url = create_database(postgres_url, unique_database_name("faults_database"))
     parsed = make_url(url)
     with TcpProxy(parsed.host, parsed.port) as proxy:
-        settings = load_settings(data_dir=demo_catalog_dir, database_url=parsed.set(port=proxy.port)
+        settings = load_settings(data_dir=demo_catalog_dir.parent, database_url=parsed.set(port=proxy.port)
                                  .render_as_string(hide_password=False), job_lease_seconds=4, job_poll_interval=0.2)
         server = LiveServer(create_app(settings))
         runner = JobRunner(server.services, cluster=job_runner._cluster).start()
