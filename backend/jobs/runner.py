@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -193,12 +194,14 @@ class JobRunner:
 
     def _run(self, job: ActiveJob) -> None:
         claim = job.claim
-        run_id, run_dir = self.results.new_run(claim.job_id)
-        self._log(claim, "info", f"Started on runner {self.owner} (attempt {claim.attempt}).")
-        job.context = RunContext(user_id=claim.user_id, services=self.services, api_root=self._api_root(),
-                                 udp_lookup=lambda process_id: self.services.udps.get(claim.user_id, process_id),
-                                 log=lambda level, message, **extra: self._log(claim, level, message, **extra))
+        run_dir = None
         try:
+            self._log(claim, "info", f"Started on runner {self.owner} (attempt {claim.attempt}).")
+            job.context = RunContext(user_id=claim.user_id, services=self.services, api_root=self._api_root(),
+                                     udp_lookup=lambda process_id: self.services.udps.get(claim.user_id, process_id),
+                                     log=lambda level, message, **extra: self._log(claim, level, message, **extra))
+            # inside the try: a full disk already here must fail the job, not leave it running for ever
+            run_id, run_dir = self.results.new_run(claim.job_id)
             assets, provenance = execute_job(claim.process, job.context, self.services.implementations, job.stream, run_dir,
                                  self.settings.dask_threads_per_worker * self.settings.dask_workers,
                                  lambda level, message: self._log(claim, level, message))
@@ -242,9 +245,11 @@ class JobRunner:
             self._discard(run_dir)
             self._fail_settled(job, exc.message, exc.code, exc.status)
         except Exception as exc:  # noqa: BLE001 - every failure ends as a job error with a useful log entry
-            self._discard(run_dir)
+            # described before the run's files are removed: they may be what filled the disk
             message, code = describe_failure(exc, self.settings, lambda: input_pixels(
-                claim.process, self.services.collections, self._api_root()))
+                claim.process, self.services.collections, self._api_root()),
+                lambda: shutil.disk_usage(run_dir or self.results.local_root).free)
+            self._discard(run_dir)
             if code == "Internal":
                 log.exception("job %s failed", claim.job_id)
             self._fail_settled(job, message, code)
@@ -274,7 +279,8 @@ class JobRunner:
 
     def _discard(self, run_dir) -> None:
         # run dirs are <local root>/<job id>/<run id>; a remote store also drops what was uploaded
-        self.results.discard(run_dir.parent.name, run_dir.name, run_dir)
+        if run_dir is not None:  # None: the run directory could not even be made
+            self.results.discard(run_dir.parent.name, run_dir.name, run_dir)
 
     def _remove_previous_runs(self, job_id: str, run_id: str) -> None:
         for attempt, pause in enumerate(REMOVAL_RETRY_PAUSES + (None,), start=1):
