@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from apicore import errors
+from backend.accounting.abandoned_holds import release_abandoned_request_holds, request_hold_lifetime
 from backend.jobs import billing
 from backend.jobs.cluster import Cluster, ClusterStream, JobCanceled
 from backend.jobs.execution import execute_job
@@ -62,6 +63,8 @@ class JobRunner:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._hold_lifetime = request_hold_lifetime(self.settings)
+        self._next_hold_sweep = 0.0
 
     # --- life cycle ----------------------------------------------------------------------------------
 
@@ -102,6 +105,7 @@ class JobRunner:
     def poll_once(self) -> None:
         self._recover_expired()
         self._purge_deleted()
+        self._release_abandoned_holds()
         while not self._stop.is_set():
             with self._lock:
                 if len(self._active) >= self.settings.job_slots:
@@ -135,6 +139,15 @@ class JobRunner:
                                  "fails the same way, reduce its size (extent, dates, bands).", code="RunnerLost")
             log.warning("job %s: lease expired after attempt %s (%s)", job_id, attempts,
                         "re-queued" if requeue else "failed")
+
+    def _release_abandoned_holds(self) -> None:
+        """Holds of synchronous requests and tiles whose web worker died before settling (a few times per
+        hold lifetime: the query reads the request holds of the ledger)."""
+        now = time.monotonic()
+        if now < self._next_hold_sweep:
+            return
+        self._next_hold_sweep = now + max(1.0, self._hold_lifetime.total_seconds() / 4)
+        release_abandoned_request_holds(self.ledger, self._hold_lifetime)
 
     def _purge_deleted(self) -> None:
         for job_id in self.store.deleted_jobs():
