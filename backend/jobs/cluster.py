@@ -18,6 +18,7 @@ import itertools
 import logging
 import threading
 import time
+import uuid
 from typing import Any, Callable
 
 import dask.array as da
@@ -121,6 +122,10 @@ def _count_tasks():
     return count
 
 
+def _same_block(block: Any) -> Any:
+    return block
+
+
 class _Pending:
     """Holds a future inside a local task without Dask treating it as a dependency of its own graph."""
 
@@ -198,6 +203,12 @@ class ClusterStream:
         return value
 
     def _stream_array(self, array: da.Array) -> da.Array:
+        # Output keys of this job's own: identical jobs (same graph, same keys) computing at once must not share
+        # the keys they fetch, or stopping one (its client cancels them) cancelled the others' futures too
+        # (FutureCancelledError in a job nobody stopped; seen with 20 identical jobs, tests/reliability).
+        # The work below them is still shared: only this identity layer is per job.
+        array = array.map_blocks(_same_block, name=f"job-output-{uuid.uuid4().hex}", dtype=array.dtype,
+                                 meta=array._meta)
         blocks = array.to_delayed()
         futures = self.client.compute(blocks.ravel().tolist())
         pending = self._track(futures)

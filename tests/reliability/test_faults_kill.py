@@ -1,20 +1,22 @@
 """kill -9 of a Dask worker, the job runner and the API server while batch jobs run (issue 13).
 
-One real `openeo-backend serve` (gunicorn, its job runner, a Dask LocalCluster; SQLite) with every job of the
-suite running at once (``job_slots`` = the number of jobs). While they run: SIGKILL a Dask worker process, then
-the job runner, then (once the replacement runner runs them again) the gunicorn arbiter alone, whose web workers,
-runner and Dask workers must then go by themselves; then `serve` starts again on the same data. Afterwards:
-- every job is `finished`, or `error` with a log entry that explains it (``job_max_attempts`` is 2, so the jobs
-  that ran during both lost runners end `RunnerLost`, the others finish): none stays queued or running;
+One real `openeo-backend serve` (gunicorn with 2 web workers, its job runner, a Dask LocalCluster; SQLite) and
+``JOBS`` jobs of two users, half of them running at once (``job_slots``), the rest queued. While they run: SIGKILL
+a Dask worker process (its nanny starts another, the tasks run again), then the job runner (serve starts another;
+the leases expire, the jobs are queued again and run as attempt 2), then, while those run, the gunicorn arbiter
+alone: its web workers, runner and Dask workers must go by themselves (the orphaned runner gives its jobs back to
+the queue) and none may survive; then `serve` starts again on the same data. Afterwards:
+- every job is `finished`, or `error` with a log entry that explains it (``RunnerLost``): none stays queued or
+  running, and each job the killed runner ran says so in a warning;
 - credits: every job's hold is settled exactly once — a finished job charged its `costs`, an errored one released
   in full —, nothing stays held, and each balance is its grants minus its charges and the sum of its entries;
-- results: while running, no job lists results; afterwards a finished job lists exactly the files of its one
-  published run (downloaded: sizes and checksums match), nothing else of the killed attempts is left on disk, and
-  an errored job has no results and no files.
-Also: kill -9 of the web worker serving a request (what an out-of-memory kill does) fails only that request;
-requests on the other worker go on, gunicorn replaces the worker, and the credits the request held come back.
+- results: while unfinished, no job lists results (sampled all along); afterwards a finished job lists exactly
+  the files of its one published run (downloaded: sizes and checksums match) and no file of the killed attempts
+  is left on disk; an errored job has no results and no files.
+First: kill -9 of the web worker serving a request (what an out-of-memory kill does) fails only that request;
+requests on the other worker go on, gunicorn replaces the worker, and the credits the request held come back
+(released as abandoned, checked at the end of the second test, which outlasts the hold lifetime).
 """
-
 from __future__ import annotations
 
 import base64
