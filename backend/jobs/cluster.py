@@ -122,10 +122,6 @@ def _count_tasks():
     return count
 
 
-def _same_block(block: Any) -> Any:
-    return block
-
-
 class _Pending:
     """Holds a future inside a local task without Dask treating it as a dependency of its own graph."""
 
@@ -206,8 +202,9 @@ class ClusterStream:
         # Output keys of this job's own: identical jobs (same graph, same keys) computing at once must not share
         # the keys they fetch, or stopping one (its client cancels them) cancelled the others' futures too
         # (FutureCancelledError in a job nobody stopped; seen with 20 identical jobs, tests/reliability).
-        # The work below them is still shared: only this identity layer is per job.
-        array = array.map_blocks(_same_block, name=f"job-output-{uuid.uuid4().hex}", dtype=array.dtype,
+        # The work below them is still shared: only this identity layer is per job (np.asarray: the workers of
+        # an existing cluster have numpy, not this package).
+        array = array.map_blocks(np.asarray, name=f"job-output-{uuid.uuid4().hex}", dtype=array.dtype,
                                  meta=array._meta)
         blocks = array.to_delayed()
         futures = self.client.compute(blocks.ravel().tolist())
