@@ -135,10 +135,19 @@ class JobRunner:
                 self.logs.append(job_id, "warning", what + " The job was queued again and starts from the beginning.")
             else:
                 billing.release_hold(self.store, self.ledger, job_id, "runner lost too often (not charged)")
+                self._remove_lost_runs(job_id)
                 self.logs.append(job_id, "error", what + " The job was not retried again. Start it again; if it "
                                  "fails the same way, reduce its size (extent, dates, bands).", code="RunnerLost")
             log.warning("job %s: lease expired after attempt %s (%s)", job_id, attempts,
                         "re-queued" if requeue else "failed")
+
+    def _remove_lost_runs(self, job_id: str) -> None:
+        """The files the dead runners' attempts of a failed job wrote (never published; the job is `error` now, so a
+        new run starts only once its user starts it again)."""
+        try:
+            self.results.remove_runs(job_id)
+        except Exception:  # noqa: BLE001 - the store is unreachable: a re-run or deleting the job removes them
+            log.warning("removing the runs of failed job %s failed", job_id, exc_info=True)
 
     def _release_abandoned_holds(self) -> None:
         """Holds of synchronous requests and tiles whose web worker died before settling (a few times per
