@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import text
 
 from backend import __version__
 from backend.services import Services
+from backend.storage.db import UNAVAILABLE
+
+log = logging.getLogger(__name__)
 
 
 class BackendDiscovery:
@@ -25,6 +30,11 @@ class BackendDiscovery:
         return 0  # settings are read once at start: the document never changes in this process
 
     def health(self) -> dict:
-        with self.parts.db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        """``status`` ok, or error (then the view answers 503) while the database cannot be reached."""
+        try:
+            with self.parts.db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except UNAVAILABLE as exc:
+            log.warning("health check: database unreachable: %s", str(exc).splitlines()[0] if str(exc) else exc)
+            return {"status": "error", "backend_version": __version__, "database": "unreachable"}
         return {"status": "ok", "backend_version": __version__, "database": "ok"}

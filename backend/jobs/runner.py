@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from apicore import errors
+from backend.accounting.abandoned_holds import release_abandoned_request_holds, request_hold_lifetime
 from backend.jobs import billing
 from backend.jobs.cluster import Cluster, ClusterStream, JobCanceled
 from backend.jobs.execution import execute_job
@@ -61,6 +63,8 @@ class JobRunner:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._hold_lifetime = request_hold_lifetime(self.settings)
+        self._next_hold_sweep = 0.0
 
     # --- life cycle ----------------------------------------------------------------------------------
 
@@ -101,6 +105,7 @@ class JobRunner:
     def poll_once(self) -> None:
         self._recover_expired()
         self._purge_deleted()
+        self._release_abandoned_holds()
         while not self._stop.is_set():
             with self._lock:
                 if len(self._active) >= self.settings.job_slots:
@@ -130,10 +135,28 @@ class JobRunner:
                 self.logs.append(job_id, "warning", what + " The job was queued again and starts from the beginning.")
             else:
                 billing.release_hold(self.store, self.ledger, job_id, "runner lost too often (not charged)")
+                self._remove_lost_runs(job_id)
                 self.logs.append(job_id, "error", what + " The job was not retried again. Start it again; if it "
                                  "fails the same way, reduce its size (extent, dates, bands).", code="RunnerLost")
             log.warning("job %s: lease expired after attempt %s (%s)", job_id, attempts,
                         "re-queued" if requeue else "failed")
+
+    def _remove_lost_runs(self, job_id: str) -> None:
+        """The files the dead runners' attempts of a failed job wrote (never published; the job is `error` now, so a
+        new run starts only once its user starts it again)."""
+        try:
+            self.results.remove_runs(job_id)
+        except Exception:  # noqa: BLE001 - the store is unreachable: a re-run or deleting the job removes them
+            log.warning("removing the runs of failed job %s failed", job_id, exc_info=True)
+
+    def _release_abandoned_holds(self) -> None:
+        """Holds of synchronous requests and tiles whose web worker died before settling (a few times per
+        hold lifetime: the query reads the request holds of the ledger)."""
+        now = time.monotonic()
+        if now < self._next_hold_sweep:
+            return
+        self._next_hold_sweep = now + max(1.0, self._hold_lifetime.total_seconds() / 4)
+        release_abandoned_request_holds(self.ledger, self._hold_lifetime)
 
     def _purge_deleted(self) -> None:
         for job_id in self.store.deleted_jobs():
@@ -193,12 +216,14 @@ class JobRunner:
 
     def _run(self, job: ActiveJob) -> None:
         claim = job.claim
-        run_id, run_dir = self.results.new_run(claim.job_id)
-        self._log(claim, "info", f"Started on runner {self.owner} (attempt {claim.attempt}).")
-        job.context = RunContext(user_id=claim.user_id, services=self.services, api_root=self._api_root(),
-                                 udp_lookup=lambda process_id: self.services.udps.get(claim.user_id, process_id),
-                                 log=lambda level, message, **extra: self._log(claim, level, message, **extra))
+        run_dir = None
         try:
+            self._log(claim, "info", f"Started on runner {self.owner} (attempt {claim.attempt}).")
+            job.context = RunContext(user_id=claim.user_id, services=self.services, api_root=self._api_root(),
+                                     udp_lookup=lambda process_id: self.services.udps.get(claim.user_id, process_id),
+                                     log=lambda level, message, **extra: self._log(claim, level, message, **extra))
+            # inside the try: a full disk already here must fail the job, not leave it running for ever
+            run_id, run_dir = self.results.new_run(claim.job_id)
             assets, provenance = execute_job(claim.process, job.context, self.services.implementations, job.stream, run_dir,
                                  self.settings.dask_threads_per_worker * self.settings.dask_workers,
                                  lambda level, message: self._log(claim, level, message))
@@ -242,9 +267,11 @@ class JobRunner:
             self._discard(run_dir)
             self._fail_settled(job, exc.message, exc.code, exc.status)
         except Exception as exc:  # noqa: BLE001 - every failure ends as a job error with a useful log entry
-            self._discard(run_dir)
+            # described before the run's files are removed: they may be what filled the disk
             message, code = describe_failure(exc, self.settings, lambda: input_pixels(
-                claim.process, self.services.collections, self._api_root()))
+                claim.process, self.services.collections, self._api_root()),
+                lambda: shutil.disk_usage(run_dir or self.results.local_root).free)
+            self._discard(run_dir)
             if code == "Internal":
                 log.exception("job %s failed", claim.job_id)
             self._fail_settled(job, message, code)
@@ -274,7 +301,8 @@ class JobRunner:
 
     def _discard(self, run_dir) -> None:
         # run dirs are <local root>/<job id>/<run id>; a remote store also drops what was uploaded
-        self.results.discard(run_dir.parent.name, run_dir.name, run_dir)
+        if run_dir is not None:  # None: the run directory could not even be made
+            self.results.discard(run_dir.parent.name, run_dir.name, run_dir)
 
     def _remove_previous_runs(self, job_id: str, run_id: str) -> None:
         for attempt, pause in enumerate(REMOVAL_RETRY_PAUSES + (None,), start=1):

@@ -7,8 +7,16 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+# The database cannot be reached or cannot serve now (a retry may succeed): OperationalError = connection
+# refused or reset, server shutting down, SQLite locked beyond its busy timeout; InterfaceError = a connection
+# closed under us; TimeoutError = no pooled connection free in time.
+UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+CONNECT_TIMEOUT = 10  # seconds to open a PostgreSQL connection
 
 
 class Database:
@@ -41,7 +49,13 @@ def _make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # A connect timeout: without one, a database host that drops packets (a network partition) would hold
+    # every request that needs a new connection forever instead of answering 503 (api/database_unavailable.py).
+    connect_args = {}
+    parsed = make_url(url)
+    if parsed.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -31,3 +31,22 @@ def test_disk_full_and_unknown_errors(tmp_path):
     assert describe_failure(OSError(errno.ENOSPC, "No space left"), settings)[1] == "StorageFailure"
     message, code = describe_failure(ValueError("boom"), settings)
     assert code == "Internal" and "ValueError: boom" in message and "report the job id" in message
+
+
+class CPLE_AppDefinedError(Exception):
+    """What rasterio raises when GDAL cannot write a GeoTIFF to a full disk (no errno)."""
+
+
+def test_a_writer_error_on_a_full_disk_is_a_storage_failure(tmp_path):
+    settings = load_settings(data_dir=tmp_path)
+    gdal = CPLE_AppDefinedError("TIFFWriteDirectoryTagData:IO error writing tag data")
+    message, code = describe_failure(gdal, settings, free_disk=lambda: 4096)
+    assert code == "StorageFailure" and "ran out of disk space" in message
+    assert describe_failure(gdal, settings, free_disk=lambda: 10 * 2**30)[1] == "Internal"  # plenty of space
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as exc:
+            raise RuntimeError("writing block 3 failed") from exc
+    except RuntimeError as wrapped:
+        assert describe_failure(wrapped, settings, free_disk=lambda: None)[1] == "StorageFailure"
