@@ -21,6 +21,7 @@ from apicore.flask_support import configure_logging
 from apicore.frozen_json import gzip_response
 from apicore.services import JobsService
 from apicore.views import register_openeo_api
+from backend.api import database_unavailable
 
 
 def create_app(settings: AggregatorSettings | None = None, *, parts: AggregatorParts | None = None,
@@ -32,6 +33,7 @@ def create_app(settings: AggregatorSettings | None = None, *, parts: AggregatorP
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["openeo_aggregator"] = parts
     flask_support.install(app)
+    database_unavailable.install(app)  # 503 with Retry-After, not 500, while its database is unreachable
     app.after_request(gzip_response)
     app.url_map.strict_slashes = False  # /openeo/1.2 and /openeo/1.2/ both answer
     register_openeo_api(app, build_services(parts, jobs=jobs), own_blueprints=(admin_bp,))  # admin: aggregator/admin
