@@ -32,6 +32,7 @@ from backend.jobs.storage import StorageFailure
 from backend.jobs.store import Claim, JobStore
 from backend.processing.engine.executor import RunContext
 from backend.settings import API_PREFIX
+from backend.storage.db import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 SHUTDOWN = "the job runner shut down"
@@ -95,10 +96,19 @@ class JobRunner:
     # --- the queue -----------------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        database_down = False  # an outage is logged once, not with a traceback per poll
         while not self._stop.is_set():
             try:
                 self.poll_once()
-            except Exception:  # noqa: BLE001 - e.g. the database restarting: try again next round
+                if database_down:
+                    log.warning("job runner: the database is reachable again")
+                database_down = False
+            except UNAVAILABLE as exc:
+                if not database_down:
+                    log.warning("job runner: the database cannot be reached (%s); retrying every %s s",
+                                type(exc).__name__, self.settings.job_poll_interval)
+                database_down = True
+            except Exception:  # noqa: BLE001 - any other failure: try again next round
                 log.exception("job runner loop failed; retrying")
             self._stop.wait(self.settings.job_poll_interval)
 
@@ -184,6 +194,8 @@ class JobRunner:
             for job in active:
                 try:
                     self._beat(job)
+                except UNAVAILABLE as exc:  # the poll loop reports the outage; a missed beat is retried
+                    log.debug("heartbeat for job %s failed: %s", job.claim.job_id, type(exc).__name__)
                 except Exception:  # noqa: BLE001 - a missed beat is retried; the lease outlives a few
                     log.exception("heartbeat for job %s failed", job.claim.job_id)
 

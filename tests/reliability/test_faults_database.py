@@ -9,6 +9,7 @@ listens again the same server process (no restart) answers every request as befo
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 
@@ -72,7 +73,7 @@ def send(method: str, url: str, kwargs: dict) -> requests.Response:
     return requests.request(method, url, timeout=30, **kwargs)
 
 
-def test_database_outage_answers_503_then_recovers_without_a_restart(proxied):
+def test_database_outage_answers_503_then_recovers_without_a_restart(proxied, caplog):
     server, proxy = proxied
     name, password = server.new_user()
     headers = {"Authorization": f"Bearer basic//{server.basic_token(name, password)}"}
@@ -86,6 +87,7 @@ def test_database_outage_answers_503_then_recovers_without_a_restart(proxied):
     job_id = job.headers["OpenEO-Identifier"]
     assert send("POST", f"{server.url}/jobs/{job_id}/results", {"headers": headers}).status_code == 202
 
+    caplog.set_level(logging.WARNING, logger="backend.jobs.runner")
     proxy.cut()  # the job is queued or running on the runner now
     answers: Counter = Counter()
     wrong: list[str] = []
@@ -111,6 +113,10 @@ def test_database_outage_answers_503_then_recovers_without_a_restart(proxied):
             if not ok:
                 wrong.append(f"{method} {url}: {response.status_code} {response.text[:200]}")
     proxy.restore()
+    runner_records = [r for r in caplog.records if r.name == "backend.jobs.runner"]
+    # the job runner says once that the database is gone, without a traceback per poll
+    assert len([r for r in runner_records if "database cannot be reached" in r.getMessage()]) == 1
+    assert not [r for r in runner_records if r.exc_info], [r.getMessage() for r in runner_records]
     print(f"\noutage {OUTAGE_SECONDS} s: {sum(answers.values())} requests, statuses {dict(answers)}, "
           f"slowest answer {slowest:.2f} s, connections reset {proxy.connections_cut}")
     assert wrong == []
