@@ -17,11 +17,11 @@ from typing import Callable
 
 import requests
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.deserialization import deserialize_yaml
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                 status_code_conformance)
@@ -96,6 +96,7 @@ class Run:
 
     target: str
     requests: Counter = field(default_factory=Counter)  # operation -> requests sent
+    operation_seconds: Counter = field(default_factory=Counter)  # operation -> seconds (generation included)
     findings: list[Finding] = field(default_factory=list)
     excluded: Counter = field(default_factory=Counter)  # spec defect reason -> findings excluded
     unsatisfiable: list[str] = field(default_factory=list)  # operation (mode): no case could be generated
@@ -106,13 +107,15 @@ class Run:
                  f"in {self.seconds:.1f} s, {len(self.findings)} findings, "
                  f"{sum(self.excluded.values())} excluded as spec defects"]
         lines += [f"  excluded {count}x: {reason}" for reason, count in self.excluded.items()]
+        slowest = ", ".join(f"{op} {seconds:.1f} s" for op, seconds in self.operation_seconds.most_common(3))
+        lines.append(f"  slowest operations: {slowest}")
         if self.unsatisfiable:
             lines.append(f"  no case generated for: {', '.join(self.unsatisfiable)}")
         return "\n".join(lines)
 
 
 def load_schema(corrections: list[SpecCorrection]) -> schemathesis.BaseSchema:
-    document = yaml.load(OPENAPI.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    document = deserialize_yaml(OPENAPI.read_text())  # schemathesis' loader: dates stay strings
     for correction in corrections:
         correction.apply(document)
     return schemathesis.openapi.from_dict(document, config=schemathesis.Config())
@@ -163,6 +166,7 @@ class Fuzzer:
         return {name: self.seeds[name] for name in names}
 
     def _fuzz(self, operation, mode: GenerationMode, path_parameters: dict[str, str] | None) -> None:
+        started = time.monotonic()
         strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
 
         @settings(max_examples=self.examples, derandomize=self.derandomize, database=None, deadline=None,
@@ -175,6 +179,7 @@ class Fuzzer:
             send()
         except Unsatisfiable:
             self.run.unsatisfiable.append(f"{label(operation)} ({mode.value})")
+        self.run.operation_seconds[label(operation)] += time.monotonic() - started
 
     def _send(self, case, mode: GenerationMode) -> None:
         operation = label(case.operation)
