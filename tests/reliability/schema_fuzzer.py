@@ -22,6 +22,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.deserialization import deserialize_yaml
+from schemathesis.core.errors import UnsupportedSchema
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                 status_code_conformance)
@@ -99,7 +100,7 @@ class Run:
     operation_seconds: Counter = field(default_factory=Counter)  # operation -> seconds (generation included)
     findings: list[Finding] = field(default_factory=list)
     excluded: Counter = field(default_factory=Counter)  # spec defect reason -> findings excluded
-    unsatisfiable: list[str] = field(default_factory=list)  # operation (mode): no case could be generated
+    unsatisfiable: list[str] = field(default_factory=list)  # operation (mode): no (more) case could be generated
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -110,7 +111,7 @@ class Run:
         slowest = ", ".join(f"{op} {seconds:.1f} s" for op, seconds in self.operation_seconds.most_common(3))
         lines.append(f"  slowest operations: {slowest}")
         if self.unsatisfiable:
-            lines.append(f"  no case generated for: {', '.join(self.unsatisfiable)}")
+            lines.append(f"  no (more) cases generated for: {', '.join(self.unsatisfiable)}")
         return "\n".join(lines)
 
 
@@ -177,8 +178,10 @@ class Fuzzer:
 
         try:
             send()
-        except Unsatisfiable:
+        except Unsatisfiable:  # e.g. an operation without parameters has no invalid request
             self.run.unsatisfiable.append(f"{label(operation)} ({mode.value})")
+        except UnsupportedSchema as limit:  # a limit of schemathesis' generator, seen in random runs
+            self.run.unsatisfiable.append(f"{label(operation)} ({mode.value}, more cases: {str(limit)[:120]})")
         self.run.operation_seconds[label(operation)] += time.monotonic() - started
 
     def _send(self, case, mode: GenerationMode) -> None:
