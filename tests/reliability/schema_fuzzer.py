@@ -72,7 +72,7 @@ class SpecDefect:
 
     operation: str  # "GET /jobs/{job_id}"
     failure: str  # class name of the schemathesis failure, e.g. "JsonSchemaError"
-    matches: Callable[[Failure, requests.Response], bool]
+    matches: Callable[[Failure, schemathesis.Response], bool]
     reason: str
 
 
@@ -200,7 +200,7 @@ class Fuzzer:
             for failure in group.exceptions:
                 self._record(case, mode, failure, response)
 
-    def _record(self, case, mode: GenerationMode, failure: Failure, response: requests.Response) -> None:
+    def _record(self, case, mode: GenerationMode, failure: Failure, response: schemathesis.Response) -> None:
         operation = label(case.operation)
         kind = type(failure).__name__
         for defect in self.spec_defects:

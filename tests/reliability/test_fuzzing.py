@@ -7,8 +7,13 @@ the 404. Every answer must have a status below 500, a status code, content type 
 documents for the operation.
 
 A finding is fixed in backend/, aggregator/ or apicore/ with a regression test in tests/api or
-tests/aggregator; one that is a defect or ambiguity of the spec itself is listed in SPEC_DEFECTS, as
-narrowly as possible, with its reason.
+tests/aggregator; one that is a defect or ambiguity of the spec itself is corrected in the loaded spec
+(SPEC_CORRECTIONS: one keyword of one schema each) or excluded (SPEC_DEFECTS: one failure kind of one
+operation, with a predicate), as narrowly as possible, with its reason.
+
+Left out: nothing is excluded from generation. The seeded job is never started (POST /jobs/{id}/results
+gets generated ids only, see NOT_WITH_SEEDS): a valid graph would compute on the batch cluster. POST /result
+runs with generated graphs, bounded by a backend limit of 1 megapixel per synchronous request.
 
 Sizes: ``scaled(short, long)`` examples per operation, generation mode (valid, invalid) and path-value
 kind (generated, seeded). The short profile derandomizes Hypothesis (CI sends the same requests every
