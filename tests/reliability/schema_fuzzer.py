@@ -150,11 +150,15 @@ class Fuzzer:
     def fuzz(self, schema) -> Run:
         started = time.monotonic()
         for operation in operations(schema):
+            seeds = self._seeds_for(operation)
+            # the spec's own examples first (realistic bodies: process graphs, job and service documents)
+            for strategy in operation.get_strategies_from_examples(**({"path_parameters": seeds} if seeds else {})):
+                self._fuzz(operation, "examples", strategy, 1)
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                self._fuzz(operation, mode, None)
-                seeds = self._seeds_for(operation)
+                self._fuzz(operation, mode.value, operation.as_strategy(generation_mode=mode), self.examples)
                 if seeds:
-                    self._fuzz(operation, mode, seeds)
+                    strategy = operation.as_strategy(generation_mode=mode, path_parameters=seeds)
+                    self._fuzz(operation, mode.value, strategy, self.examples)
         self.run.seconds = time.monotonic() - started
         return self.run
 
@@ -166,11 +170,10 @@ class Fuzzer:
             return None
         return {name: self.seeds[name] for name in names}
 
-    def _fuzz(self, operation, mode: GenerationMode, path_parameters: dict[str, str] | None) -> None:
+    def _fuzz(self, operation, mode: str, strategy, examples: int) -> None:
         started = time.monotonic()
-        strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
 
-        @settings(max_examples=self.examples, derandomize=self.derandomize, database=None, deadline=None,
+        @settings(max_examples=examples, derandomize=self.derandomize, database=None, deadline=None,
                   phases=[Phase.generate], suppress_health_check=list(HealthCheck))
         @given(case=strategy)
         def send(case):
@@ -179,18 +182,18 @@ class Fuzzer:
         try:
             send()
         except Unsatisfiable:  # e.g. an operation without parameters has no invalid request
-            self.run.unsatisfiable.append(f"{label(operation)} ({mode.value})")
+            self.run.unsatisfiable.append(f"{label(operation)} ({mode})")
         except UnsupportedSchema as limit:  # a limit of schemathesis' generator, seen in random runs
-            self.run.unsatisfiable.append(f"{label(operation)} ({mode.value}, more cases: {str(limit)[:120]})")
+            self.run.unsatisfiable.append(f"{label(operation)} ({mode}, more cases: {str(limit)[:120]})")
         self.run.operation_seconds[label(operation)] += time.monotonic() - started
 
-    def _send(self, case, mode: GenerationMode) -> None:
+    def _send(self, case, mode: str) -> None:
         operation = label(case.operation)
         self.run.requests[operation] += 1
         try:
             response = case.call(base_url=self.url, headers=self.headers, session=self.session, timeout=TIMEOUT)
         except requests.RequestException as error:
-            self.run.findings.append(Finding(operation, mode.value, type(error).__name__, "no answer", None,
+            self.run.findings.append(Finding(operation, mode, type(error).__name__, "no answer", None,
                                              str(error), case.as_curl_command(headers=self.headers,
                                                                              base_url=self.url)))
             return
@@ -200,13 +203,13 @@ class Fuzzer:
             for failure in group.exceptions:
                 self._record(case, mode, failure, response)
 
-    def _record(self, case, mode: GenerationMode, failure: Failure, response: schemathesis.Response) -> None:
+    def _record(self, case, mode: str, failure: Failure, response: schemathesis.Response) -> None:
         operation = label(case.operation)
         kind = type(failure).__name__
         for defect in self.spec_defects:
             if defect.operation == operation and defect.failure == kind and defect.matches(failure, response):
                 self.run.excluded[defect.reason] += 1
                 return
-        self.run.findings.append(Finding(operation, mode.value, kind, failure.title, response.status_code,
+        self.run.findings.append(Finding(operation, mode, kind, failure.title, response.status_code,
                                          failure.message, case.as_curl_command(headers=self.headers,
                                                                               base_url=self.url)))

@@ -15,7 +15,8 @@ Left out: nothing is excluded from generation. The seeded job is never started (
 gets generated ids only, see NOT_WITH_SEEDS): a valid graph would compute on the batch cluster. POST /result
 runs with generated graphs, bounded by a backend limit of 1 megapixel per synchronous request.
 
-Sizes: ``scaled(short, long)`` examples per operation, generation mode (valid, invalid) and path-value
+Sizes: each example of the spec once (its process graphs, job and service documents), then
+``scaled(short, long)`` generated requests per operation, generation mode (valid, invalid) and path-value
 kind (generated, seeded). The short profile derandomizes Hypothesis (CI sends the same requests every
 run); the long one draws fresh requests (≥ 2,000 in all).
 """
