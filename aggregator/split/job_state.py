@@ -69,7 +69,9 @@ def document(federated_id: str, fields: Mapping, split: SplitGraphs, state: Mapp
     """The job as ``GET /jobs/{id}`` shows it (``urls``: the aggregator's root, for its links); a listing
     entry without the process."""
     status, progress = overall(state)
-    shown: dict[str, Any] = {"id": federated_id, **{k: fields[k] for k in USER_FIELDS if k in fields}}
+    # no "plan": null (the spec's plan is a string; without one the default plan applies)
+    shown: dict[str, Any] = {"id": federated_id, **{k: fields[k] for k in USER_FIELDS
+                                                     if k in fields and not (k == "plan" and fields[k] is None)}}
     if urls is not None:
         shown["process"] = fields.get("process")
     shown.update({"status": status, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "updated": state["updated"],

@@ -14,8 +14,10 @@ def job_document(job: Job, root: str) -> dict[str, Any]:
     document: dict[str, Any] = {
         "id": job.job_id, "title": job.title, "description": job.description, "process": job.process,
         "status": job.status, "created": _rfc3339(job.created), "updated": _rfc3339(job.updated),
-        "plan": job.plan, "budget": job.budget, "log_level": job.log_level,
+        "budget": job.budget, "log_level": job.log_level,
     }
+    if job.plan is not None:  # the spec's `plan` is a string: without one the job runs on the default plan
+        document["plan"] = job.plan
     if job.status in ("running", "finished", "error", "canceled") and job.progress is not None:
         document["progress"] = 100 if job.status == "finished" else job.progress
     elif job.status == "queued":

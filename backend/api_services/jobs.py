@@ -93,6 +93,9 @@ class BackendJobs:
         if job.status == "error" and not partial:
             entry = svc.job_logs.last_error(job_id) or {"id": "0", "level": "error", "message": "The job failed."}
             return entry, 424
+        if job.status == "created" and partial:  # never queued: there are no results, not even partial ones
+            raise errors.JobNotStarted(f"The job is '{job.status}': it has no results, not even partial ones. Start "
+                                       "it with POST /jobs/{id}/results, then poll GET /jobs/{id}.")
         if job.status != "finished" and not partial:
             raise errors.JobNotFinished(f"The job is '{job.status}': its results are available once it is "
                                         "'finished'. Start it with POST /jobs/{id}/results and poll GET /jobs/{id}.")

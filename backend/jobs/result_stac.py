@@ -20,6 +20,9 @@ from backend.processing.provenance import PROCESSING_EXTENSION
 
 ITEM_ASSETS = "https://stac-extensions.github.io/item-assets/v1.0.0/schema.json"
 ITEM_ASSET_FIELDS = ("title", "type", "roles", "eo:bands", "raster:bands")  # per-file fields (size, ...) stay out
+# openeo:status of partial results: the spec's result_status has running, canceled, finished and error; a
+# queued job is on its way like a running one (a created one has no results document: JobNotStarted)
+RESULT_STATUS = {"queued": "running"}
 JSON, GEOJSON = "application/json", "application/geo+json"
 
 
@@ -67,7 +70,7 @@ def results_collection(job: Any, assets: dict[str, dict], links: ResultLinks, si
         "description": job.description or "Results of an openEO batch job.",
         "license": "proprietary",
         "extent": collection_extent(hrefs),
-        "openeo:status": job.status,
+        "openeo:status": RESULT_STATUS.get(job.status, job.status),
         "expires": links.expires_rfc3339(),
     }
     if provenance:
