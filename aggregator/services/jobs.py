@@ -199,9 +199,7 @@ class FederationJobs:
 
     def estimate(self, caller: FederatedCaller, job_id: str, root: str) -> dict:
         if _is_split(job_id):
-            raise errors.FeatureUnsupported(
-                "Estimates of split jobs (collections on different backends) are not offered: each part runs on "
-                "its own backend. Estimate the parts as jobs of their own backends, or start the job.")
+            return self.split.estimate(caller, job_id)
         ref, upstream, headers = self._target(caller, job_id)
         document = upstream.request_json("GET", _path(ref, "estimate"), headers=headers, timeout=self._timeout)
         return rewrite.estimate_document(document, self._urls(ref, upstream, root))

@@ -144,6 +144,14 @@ class SplitJobs:
         shown[FEDERATION_MISSING] = []
         return shown, code
 
+    def estimate(self, caller: FederatedCaller, job_id: str) -> dict:
+        """Not offered; an id that names no split job of the caller is 404 like on every other route (a 501
+        before the look-up answered another user's or a made-up ``s1-`` id alike, but not as missing)."""
+        self._record(caller, job_id)
+        raise errors.FeatureUnsupported(
+            "Estimates of split jobs (collections on different backends) are not offered: each part runs on "
+            "its own backend. Estimate the parts as jobs of their own backends, or start the job.")
+
     def logs(self, caller: FederatedCaller, job_id: str, root: str, offset: str | None, level: str,
              limit: int | None) -> Page:
         """The parts' progress as entries of the aggregator, then the primary job's own logs (paged by it)."""

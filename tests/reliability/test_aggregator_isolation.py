@@ -9,8 +9,9 @@ database) and a UDP (stored by the aggregator). User B, holding A's ids, gets ex
 id that names nothing (status, code and message, the ids swapped; the backend's own job id too, which
 the aggregator's messages may quote) for every route × method that takes a path variable, with each
 kind of A's job ids. B's listings show nothing of A's, B's PUT of A's UDP name makes B's own UDP, and
-A's items are unchanged afterwards. Ids in bodies too: B's graphs reading A's job (load_result) or
-calling A's UDP are answered as for ones that do not exist.
+A's items are unchanged afterwards. The id naming nothing must answer 404 (admin routes: 403 for B).
+Ids in bodies too: B's graphs reading A's job (load_result, or load_stac of its results URL) or calling
+A's UDP, sent to POST /jobs, /result and /validation, are answered as for ones that do not exist.
 
 Without a token every route answers 401 except the declared public ones; the aggregator has no
 capability URLs (result downloads are the backends' signed URLs, test_signed_links.py). A route whose
@@ -185,7 +186,8 @@ def test_b_cannot_read_change_delete_or_detect_the_items_of_a(federation, owner)
         theirs = b.request(method, fill(rule, chosen, 0), json=body)
         missing = b.request(method, fill(rule, chosen, 1), json=body)
         swap = swapped_ids(chosen)
-        if theirs.status_code < 400 or answer(theirs, swap) != answer(missing, swap):
+        nothing = 403 if rule.endpoint in ADMIN else 404  # an id naming nothing is not found (admins only: 403)
+        if missing.status_code != nothing or theirs.status_code < 400 or answer(theirs, swap) != answer(missing, swap):
             leaks.append(f"{method} {rule.rule} {choice[0][0]}: A's item {answer(theirs, swap)} "
                          f"vs none {answer(missing, swap)}")
     assert leaks == []
@@ -193,22 +195,31 @@ def test_b_cannot_read_change_delete_or_detect_the_items_of_a(federation, owner)
     assert len(user_calls) >= 18  # 8 job route × method pairs × 2 kinds of job, the UDP's GET and DELETE
 
     # ids in bodies: B's graphs reading A's job or calling A's UDP
+    b_jobs = set()  # POST /jobs reads nothing yet: a job of B's that would fail when started
+    results_url = f"{aggregator.url}/jobs/{{}}/results"
     for kind, mine, missing in (("load_result", values["job_id"], table["job_id"][0][1]),
+                                ("load_stac", results_url.format(values["job_id"]),
+                                 results_url.format(table["job_id"][0][1])),
                                 ("udp", values["process_graph_id"], "no_such_udp")):
-        swap = swapped_ids({"id": (mine, missing)})
+        swap = {**swapped_ids({"id": table["job_id"][0]}), mine: missing}
         for path in ("/jobs", "/result", "/validation"):
-            theirs, none = (b.request("POST", path, json=_reading(kind, identifier, path)) for identifier in (mine, missing))
+            theirs, none = (b.request("POST", path, json=_reading(kind, identifier, path))
+                            for identifier in (mine, missing))
             if path == "/validation":  # 200 with a list of errors
                 seen = [_swapped(theirs.text, swap), none.text]
                 if theirs.status_code != none.status_code or seen[0] != seen[1]:
                     leaks.append(f"POST {path} {kind}: A's {seen[0][:300]} vs none {seen[1][:300]}")
+                continue
+            if path == "/jobs" and theirs.status_code == none.status_code == 201:  # B's own, for either id alike
+                b_jobs.update(response.headers["OpenEO-Identifier"] for response in (theirs, none))
             elif theirs.status_code < 400 or answer(theirs, swap) != answer(none, swap):
                 leaks.append(f"POST {path} {kind}: A's {answer(theirs, swap)} vs none {answer(none, swap)}")
     assert leaks == []
 
     # B's listings never show A's items
     jobs = b.get("/jobs").json()
-    assert jobs["jobs"] == [] and jobs["federation:missing"] == [], jobs
+    assert {job["id"] for job in jobs["jobs"]} == b_jobs and jobs["federation:missing"] == [], jobs
+    assert not {values["job_id"], values["split_id"]} & b_jobs
     assert b.get("/process_graphs").json()["processes"] == []
 
     # B's PUT of the same name makes B's own UDP
@@ -221,10 +232,12 @@ def test_b_cannot_read_change_delete_or_detect_the_items_of_a(federation, owner)
     assert list(a.get(f"/jobs/{values['job_id']}/results").json()["assets"]) == values["assets"]
     split = a.get(f"/jobs/{values['split_id']}").json()
     assert (split["status"], split["title"]) == ("created", "A's split job")
+    estimate = a.get(f"/jobs/{values['split_id']}/estimate")  # B's answer above: 404, as for no job
+    assert (estimate.status_code, estimate.json()["code"]) == (501, "FeatureUnsupported")
     assert a.get(f"/process_graphs/{values['process_graph_id']}").json()["description"] == "A's"
     listed = {job["id"] for job in a.get("/jobs").json()["jobs"]}
     assert {values["job_id"], values["split_id"]} <= listed
-    print(f"\n{len(calls)} route × method × id pairs ({len(user_calls)} on user items), 6 body pairs: 0 findings")
+    print(f"\n{len(calls)} route × method × id pairs ({len(user_calls)} on user items), 9 body pairs: 0 findings")
 
 
 def _swapped(text: str, swap: dict[str, str]) -> str:
@@ -237,6 +250,8 @@ def _reading(kind: str, identifier: str, path: str) -> dict:
     """A request body whose graph reads job ``identifier`` (load_result) or calls UDP ``identifier``."""
     if kind == "load_result":
         node = {"process_id": "load_result", "arguments": {"id": identifier}}
+    elif kind == "load_stac":
+        node = {"process_id": "load_stac", "arguments": {"url": identifier}}
     else:
         node = {"process_id": identifier, "arguments": {}}
     save = {"process_id": "save_result", "arguments": {"data": {"from_node": "n"}, "format": "GTiff"}, "result": True}
