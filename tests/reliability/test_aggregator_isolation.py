@@ -257,3 +257,14 @@ def _reading(kind: str, identifier: str, path: str) -> dict:
     save = {"process_id": "save_result", "arguments": {"data": {"from_node": "n"}, "format": "GTiff"}, "result": True}
     graph = {"process_graph": {"n": node, "save": save}}
     return graph if path == "/validation" else {"process": graph}
+
+
+def test_the_estimate_of_a_split_job_id_naming_nothing_is_not_found(federation):
+    """Regression: GET /jobs/s1-…/estimate answered 501 FeatureUnsupported before looking the job up, for
+    another user's split job and a made-up id alike, where every other job route answers 404."""
+    aggregator, backends = federation
+    user = FederatedUser(aggregator, backends)
+    made_up = ids.split_job_id(uuid.uuid4().hex)
+    response = user.get(f"/jobs/{made_up}/estimate")
+    assert (response.status_code, response.json()["code"]) == (404, "JobNotFound")
+    assert response.json()["message"] == f"The batch job '{made_up}' does not exist."
