@@ -10,8 +10,9 @@ id that names nothing (status, code and message, the ids swapped; the backend's 
 the aggregator's messages may quote) for every route × method that takes a path variable, with each
 kind of A's job ids. B's listings show nothing of A's, B's PUT of A's UDP name makes B's own UDP, and
 A's items are unchanged afterwards. The id naming nothing must answer 404 (admin routes: 403 for B).
-Ids in bodies too: B's graphs reading A's job (load_result, or load_stac of its results URL) or calling
-A's UDP, sent to POST /jobs, /result and /validation, are answered as for ones that do not exist.
+Ids in bodies too: B's graphs reading A's job (load_result, or load_stac of its or the split job's
+results URL, also run on backend B, which needs A's signed URL) or calling A's UDP, sent to POST /jobs, /result and /validation, are answered as for ones
+that do not exist; A's page token of the job listing is refused to B.
 
 Without a token every route answers 401 except the declared public ones; the aggregator has no
 capability URLs (result downloads are the backends' signed URLs, test_signed_links.py). A route whose
@@ -27,6 +28,7 @@ import pytest
 import requests
 
 from aggregator.jobs import ids
+from aggregator.routing import FORCE_BACKEND
 from aggregator.servers import link_catalog
 from aggregator.settings import AggregatorSettings
 from backend.app import create_app
@@ -200,8 +202,12 @@ def test_b_cannot_read_change_delete_or_detect_the_items_of_a(federation, owner)
     for kind, mine, missing in (("load_result", values["job_id"], table["job_id"][0][1]),
                                 ("load_stac", results_url.format(values["job_id"]),
                                  results_url.format(table["job_id"][0][1])),
+                                ("load_stac on B", results_url.format(values["job_id"]),  # signed URL from A
+                                 results_url.format(table["job_id"][0][1])),
+                                ("load_stac", results_url.format(values["split_id"]),
+                                 results_url.format(table["job_id"][1][1])),
                                 ("udp", values["process_graph_id"], "no_such_udp")):
-        swap = {**swapped_ids({"id": table["job_id"][0]}), mine: missing}
+        swap = {**swapped_ids({"job": table["job_id"][0], "split": table["job_id"][1]}), mine: missing}
         for path in ("/jobs", "/result", "/validation"):
             theirs, none = (b.request("POST", path, json=_reading(kind, identifier, path))
                             for identifier in (mine, missing))
@@ -221,6 +227,12 @@ def test_b_cannot_read_change_delete_or_detect_the_items_of_a(federation, owner)
     assert {job["id"] for job in jobs["jobs"]} == b_jobs and jobs["federation:missing"] == [], jobs
     assert not {values["job_id"], values["split_id"]} & b_jobs
     assert b.get("/process_graphs").json()["processes"] == []
+    # nor does A's page token of the job listing (bound to A: refused, as a forged one)
+    page = a.get("/jobs?limit=1").json()
+    following = next(link["href"] for link in page["links"] if link["rel"] == "next")
+    taken = requests.get(following, headers=b.headers, timeout=60)
+    assert (taken.status_code, taken.json()["code"]) == (400, "PageTokenInvalid"), taken.text
+    assert values["job_id"] not in taken.text and values["split_id"] not in taken.text
 
     # B's PUT of the same name makes B's own UDP
     assert b.request("PUT", f"/process_graphs/{values['process_graph_id']}", json=GRAPH).status_code == 200
@@ -237,7 +249,7 @@ def test_b_cannot_read_change_delete_or_detect_the_items_of_a(federation, owner)
     assert a.get(f"/process_graphs/{values['process_graph_id']}").json()["description"] == "A's"
     listed = {job["id"] for job in a.get("/jobs").json()["jobs"]}
     assert {values["job_id"], values["split_id"]} <= listed
-    print(f"\n{len(calls)} route × method × id pairs ({len(user_calls)} on user items), 9 body pairs: 0 findings")
+    print(f"\n{len(calls)} route × method × id pairs ({len(user_calls)} on user items), 15 body pairs, A's page token: 0 findings")
 
 
 def _swapped(text: str, swap: dict[str, str]) -> str:
@@ -250,13 +262,14 @@ def _reading(kind: str, identifier: str, path: str) -> dict:
     """A request body whose graph reads job ``identifier`` (load_result) or calls UDP ``identifier``."""
     if kind == "load_result":
         node = {"process_id": "load_result", "arguments": {"id": identifier}}
-    elif kind == "load_stac":
+    elif kind.startswith("load_stac"):
         node = {"process_id": "load_stac", "arguments": {"url": identifier}}
     else:
         node = {"process_id": identifier, "arguments": {}}
     save = {"process_id": "save_result", "arguments": {"data": {"from_node": "n"}, "format": "GTiff"}, "result": True}
     graph = {"process_graph": {"n": node, "save": save}}
-    return graph if path == "/validation" else {"process": graph}
+    forced = {FORCE_BACKEND: "B"} if kind.endswith("on B") else {}  # another backend than the job's
+    return {**graph, **forced} if path == "/validation" else {"process": graph, **forced}
 
 
 def test_the_estimate_of_a_split_job_id_naming_nothing_is_not_found(federation):
