@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import jwt
@@ -28,10 +29,11 @@ from backend.auth.basic_tokens import BasicTokenSigner
 from backend.services import secret_key
 from backend.settings import OidcClient, OidcProvider
 from tests.aggregator.app.conftest import AggregatorServer, settings_for
-from tests.reliability.forged_tokens import OwnKeyProvider, claims_of, new_rsa_key, unsigned, with_claims
+from tests.reliability.forged_tokens import OwnKeyProvider, b64url, claims_of, new_rsa_key, unsigned, with_claims
 from tests.reliability.test_tokens import HINTS, OWN_CLIENT, oidc_cases, refusal
 from tests.support.fake_backends import FakeBackend
 from tests.support.oidc_server import oidc_server  # noqa: F401  (session fixture)
+from tests.support.postgres import postgres_module_url, postgres_url  # noqa: F401  (fixtures)
 
 CLI = [str(Path(sys.executable).with_name("openeo-aggregator"))]
 # Cases whose token is valid for the provider its own issuer names: in the raw form they are no forgery.
@@ -46,8 +48,11 @@ def own_idp():
     provider.stop()
 
 
-@pytest.fixture(scope="module")
-def aggregator(oidc_server, own_idp, tmp_path_factory):  # noqa: F811
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def aggregator(request, oidc_server, own_idp, tmp_path_factory):  # noqa: F811
+    """On SQLite and on PostgreSQL (which refuses what SQLite stores: NUL characters, strings over a column's
+    size)."""
+    database_url = request.getfixturevalue("postgres_module_url") if request.param == "postgres" else None
     providers = [
         OidcProvider(id="testidp", issuer=oidc_server.issuer, title="Test IdP",
                      default_clients=[OidcClient(id=oidc_server.client_id)]),
@@ -57,8 +62,9 @@ def aggregator(oidc_server, own_idp, tmp_path_factory):  # noqa: F811
     ]
     with FakeBackend("b1") as one, FakeBackend("b2") as two:
         data_dir = tmp_path_factory.mktemp("aggregator-tokens")
-        server = AggregatorServer(settings_for(data_dir, {"b1": one.url, "b2": two.url}, oidc_providers=providers))
-        server.data_dir = data_dir
+        server = AggregatorServer(settings_for(data_dir, {"b1": one.url, "b2": two.url}, oidc_providers=providers,
+                                               database_url=database_url))
+        server.data_dir, server.database_url = data_dir, database_url
         try:
             yield server
         finally:
@@ -170,8 +176,9 @@ def test_forged_and_expired_basic_tokens_are_refused(aggregator, basic_user, oid
 
 
 def cli(server, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **({"OPENEO_AGGREGATOR_DATABASE_URL": server.database_url} if server.database_url else {})}
     return subprocess.run(CLI + list(args) + ["--data-dir", str(server.data_dir)], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ))
+                          timeout=120, env=env)
 
 
 def test_token_of_a_user_removed_with_the_cli_is_refused(aggregator, basic_user):
@@ -202,3 +209,31 @@ def test_token_of_an_oidc_user_removed_with_the_cli_is_refused(aggregator, oidc_
     again = me(aggregator, header).json()
     assert again["user_id"] != first["user_id"]  # a new, empty account
     assert cli(aggregator, "users", "restore", first["name"]).returncode != 0
+
+
+def test_raw_jwts_that_do_not_decode_are_refused_with_a_hint(aggregator):
+    """Regression: 'The bearer token is not a valid JWT.' said nothing of what to do."""
+    for token in ("a.b.c", "AAAA.BBBB.CCCC", b64url(b'{"alg":"RS256"}') + "." + b64url(b"[1, 2]") + ".abc"):
+        message = refusal(me(aggregator, f"Bearer {token}"))
+        assert "not a valid JWT" in message and any(hint in message for hint in HINTS), message
+
+
+def test_identities_the_database_cannot_hold_are_refused_or_named_by_subject(aggregator, own_idp):
+    """Regression: a correctly signed token whose `sub` or display name was over the user table's 255
+    characters or held a NUL was a 500 on PostgreSQL (and kept as is by SQLite): now a subject the account
+    cannot be kept under is a 401 saying so, a display name that cannot be shown is passed over."""
+    before = user_names(aggregator)
+    for subject, why in (("s" * 191, "longer than 190 characters"), ("s" * 300, "longer than 190 characters"),
+                         ("a\x00b", "control character"), ("line\nbreak", "control character"), ("", "empty")):
+        for form in ("oidc/own/", ""):
+            message = refusal(me(aggregator, f"Bearer {form}{own_idp.token(OWN_CLIENT, sub=subject)}"))
+            assert f"subject (`sub`) {'is ' if why == 'empty' else ''}" in message and why in message, message
+            assert "Log in again" in message
+    assert user_names(aggregator) == before
+    for claims in ({"preferred_username": "p" * 10_000}, {"preferred_username": "a\x00b", "name": "Named"},
+                   {"preferred_username": {"a": 1}}):
+        subject = f"subject-{uuid.uuid4().hex[:8]}"
+        response = me(aggregator, f"Bearer oidc/own/{own_idp.token(OWN_CLIENT, sub=subject, **claims)}")
+        assert response.status_code == 200, response.text[:300]
+        expected = "own:Named" if claims.get("name") else f"own:{subject}"
+        assert response.json()["name"] == expected
