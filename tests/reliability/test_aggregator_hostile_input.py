@@ -21,18 +21,25 @@ from tests.conftest import API
 from tests.reliability import fuzz_targets
 from tests.reliability.test_hostile_input import (GRAPH, HOSTILE_SEGMENTS, QUERY_NAMES, QUERY_VALUES, Caller, body_for,
                                                   fill, methods, problem)
+from tests.support.postgres import postgres_module_url, postgres_url  # noqa: F401  (fixtures)
 
 BODY_LIMIT = 10 * 1024 * 1024  # the setting's default, the production value
 NO_BODY = {("POST", "jobs.start_job"), ("POST", "federation_admin.check_backend")}  # read no body
 USER = fuzz_targets.USER
 
 
-@pytest.fixture(scope="module")
-def federation(tmp_path_factory, demo_catalog_dir):
+# PostgreSQL in the long profile only (no finding there; keeps the short profile's time down)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres,
+                                                                                   pytest.mark.long_profile])])
+def federation(request, tmp_path_factory, demo_catalog_dir):
+    """The aggregator's own database on SQLite and on PostgreSQL (which refuses what SQLite stores: NUL
+    characters, strings over a column's size); the backends on SQLite (test_hostile_input.py covers theirs)."""
+    database_url = request.getfixturevalue("postgres_module_url") if request.param == "postgres" else None
     base = tmp_path_factory.mktemp("hostile-backends")
     a, b = fuzz_targets.start_backends(base, demo_catalog_dir)
     settings = settings_for(tmp_path_factory.mktemp("hostile-aggregator"), {"A": a.url, "B": b.url},
-                            admins=[USER[0]], max_request_bytes=BODY_LIMIT, **fuzz_targets.AGGREGATOR_TIMEOUTS)
+                            admins=[USER[0]], max_request_bytes=BODY_LIMIT, database_url=database_url,
+                            **fuzz_targets.AGGREGATOR_TIMEOUTS)
     server = AggregatorServer(settings)
     server.new_user(USER[1], name=USER[0])
     try:
