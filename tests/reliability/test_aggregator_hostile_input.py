@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 
+from aggregator.jobs import ids as federated_ids
+
 import pytest
 
 from backend.demo import DEMO_S2_COLLECTION
@@ -136,3 +138,28 @@ def test_bodies_over_the_limit_are_413_on_every_json_route(federation, world):
                     wrong.append(f"{method} {rule.rule} ({framing}): {why or (status, raw[:200])}")
     assert wrong == [], "\n".join(wrong)
     assert routes >= 6  # graphs, results, validation, jobs (create, update), backend registration
+
+
+def test_federated_ids_carrying_hostile_backend_job_ids(federation, world):
+    """Regression: federated job ids are checked, not secret (aggregator/jobs/ids.py), so anyone can make a
+    valid one for any backend job id; with '..', '.' or '/' the aggregator called other resources of the
+    backend with the user's token (GET /jobs/{id} read the backend's capabilities: 502; DELETE
+    /jobs/{id}/results answered the backend's 204). Now every job route answers 404 JobNotFound for them."""
+    server, _ = federation
+    caller, ids_, secrets = world
+    wrong, sent = [], 0
+    hostile = ["..", ".", "../..", "../process_graphs/mine", "..%2fprocess_graphs", "a\x00b", "a\r\nX-Injected: 1",
+               "a b", "\xff", "a" * 10_240, "9" * 40, "/", "?limit=1", "#", "mine\n"]
+    for rule in api_rules(server):
+        if "job_id" not in rule.arguments:
+            continue
+        for method in methods(rule):
+            body, headers = body_for(method)
+            for backend_job_id in hostile:
+                sent += 1
+                path = fill(rule, {**ids_, "job_id": federated_ids.encode("A", backend_job_id)})
+                answer = caller.send(method, path, body, headers)
+                if (why := problem(answer, secrets)) is not None or (answer[0], answer[2]["code"]) != (404, "JobNotFound"):
+                    wrong.append(f"{method} {rule.rule} A:{backend_job_id[:20]!r}: {why or (answer[0], answer[3][:200])}")
+    assert wrong == [], "\n".join(wrong)
+    assert sent >= 100
