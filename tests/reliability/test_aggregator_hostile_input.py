@@ -163,3 +163,4 @@ def test_federated_ids_carrying_hostile_backend_job_ids(federation, world):
                     wrong.append(f"{method} {rule.rule} A:{backend_job_id[:20]!r}: {why or (answer[0], answer[3][:200])}")
     assert wrong == [], "\n".join(wrong)
     assert sent >= 100
+    print(f"\ncrafted federated ids: {sent} requests, 0 findings")
