@@ -34,7 +34,8 @@ class FederationOidc:
         try:
             issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
         except jwt.PyJWTError:
-            raise errors.TokenInvalid("The bearer token is not a valid JWT.") from None
+            raise errors.TokenInvalid("The bearer token is not a valid JWT: log in again for a valid access token "
+                                      "(providers: GET /credentials/oidc; or GET /credentials/basic).") from None
         provider = self._by_issuer.get(normalise_issuer(issuer)) if isinstance(issuer, str) else None
         if provider is None:
             trusted = ", ".join(sorted(p.issuer for p in self.providers.values())) or "none"

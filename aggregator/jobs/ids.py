@@ -107,12 +107,21 @@ def decode(federated_id: str) -> JobRef:
         backend_id, separator, job_id = payload.decode("utf-8").partition(":")
     except UnicodeDecodeError:
         raise _not_ours(federated_id) from None
-    if not separator or not job_id or not _BACKEND_ID.fullmatch(backend_id):
+    if not separator or not _BACKEND_ID.fullmatch(backend_id) or not _usable_job_id(job_id):
         raise _not_ours(federated_id)
     ref = BackendJobRef(backend_id, job_id)
     if ref.federated_id != federated_id:  # one spelling per job (e.g. no stray bits in the last character)
         raise _not_ours(federated_id)
     return ref
+
+
+def _usable_job_id(job_id: str) -> bool:
+    """A backend job id that names one resource under the backend's ``jobs/``. Other backends' ids need not
+    follow the openEO pattern, but the check bytes are no secret: anyone can make a valid federated id for
+    any backend job id, and one such as ``..``, ``/`` (decoded from %2F by many servers) or a control
+    character would make the aggregator call another resource of the backend with the user's credentials
+    (``jobs/..`` is its API root)."""
+    return job_id not in (".", "..") and not any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in job_id)
 
 
 def locate(federated_id: str, backends: Collection[str]) -> JobRef:

@@ -89,8 +89,31 @@ class OidcValidator:
                                       f"{str(exc).rstrip('.')}. Log in again for a valid token "
                                       "(providers: GET /credentials/oidc).") from None
         _check_audience(provider, claims)
-        name = claims.get("preferred_username") or claims.get("name") or claims.get("client_id")
-        return OidcIdentity(provider_id, str(claims["sub"]), name)
+        subject = str(claims["sub"])
+        if (why := _unstorable(subject)) is not None:
+            raise errors.TokenInvalid(f"The OIDC access token's subject (`sub`) {why}: this service cannot keep an "
+                                      f"account for it. Log in again with another account of provider "
+                                      f"'{provider_id}', or ask its operator (providers: GET /credentials/oidc).")
+        names = (claims.get(claim) for claim in ("preferred_username", "name", "client_id"))
+        name = next((n for n in names if isinstance(n, str) and n and _unstorable(n) is None), None)
+        return OidcIdentity(provider_id, subject, name)
+
+
+# A user is stored as "<provider id>:<display name or subject>" in a 255-character column (provider ids up to
+# 64): longer values, NUL and other control characters would be a 500 on PostgreSQL (refused there, kept by
+# SQLite) and garble the name shown to operators.
+MAX_IDENTITY_CHARS = 190
+
+
+def _unstorable(value: str) -> str | None:
+    """Why a subject or display name cannot be stored, or None."""
+    if not value:
+        return "is empty"
+    if len(value) > MAX_IDENTITY_CHARS:
+        return f"is longer than {MAX_IDENTITY_CHARS} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "holds a control character"
+    return None
 
 
 def _check_audience(provider: OidcProvider, claims: dict) -> None:

@@ -29,8 +29,11 @@ def random_cases(seed: int, count: int = 2000):
             job_id = "j-" + uuid.UUID(int=rng.getrandbits(128)).hex + uuid.UUID(int=rng.getrandbits(128)).hex
         elif kind < 0.9:
             job_id = "".join(rng.choice(JOB_CHARS) for _ in range(rng.randint(1, 120)))
-        else:  # other backends' ids need not follow the pattern: any text round-trips
-            job_id = "".join(chr(rng.randint(33, 0x2FFF)) for _ in range(rng.randint(1, 40)))
+        else:  # other backends' ids need not follow the pattern: any text that names one path segment round-trips
+            job_id = "".join(chr(rng.randint(33, 0x2FFF)) for _ in range(rng.randint(1, 40))).replace("/", "_")
+            job_id = job_id.replace("\\", "_").replace("\x7f", "_")
+        if job_id in (".", ".."):  # refused (test_backend_job_ids_that_name_another_resource_are_refused)
+            continue
         yield backend_id, job_id
 
 
@@ -102,3 +105,20 @@ def test_a_long_garbage_id_is_shortened_in_the_message():
     with pytest.raises(errors.JobNotFound) as caught:
         ids.decode("x" * 5000)
     assert len(caught.value.message) < 400
+
+
+@pytest.mark.parametrize("job_id", ["..", ".", "/", "../process_graphs/x", "a/b", "..\\x", "a\x00b", "a\r\nb",
+                                    "tab\there", "del\x7f"])
+def test_backend_job_ids_that_name_another_resource_are_refused(job_id):
+    """Regression: the check bytes are no secret, so anyone could make a valid federated id for backend job id
+    '..' (the aggregator then called the backend's API root with the user's token), '/' (decoded from %2F by
+    the backend: DELETE /jobs/{id}/results answered 204 for no job), or one with control characters."""
+    crafted = ids.encode("A", job_id)  # what an attacker can compute
+    with pytest.raises(errors.JobNotFound):
+        ids.decode(crafted)
+    assert ids.owner_of(crafted, {"A"}) is None
+
+
+def test_backend_job_ids_with_dots_tildes_and_other_text_still_decode():
+    for job_id in ("...", ".hidden", "a..b", "~x", "été", "job:1", "a b", "?x#y"):
+        assert ids.decode(ids.encode("A", job_id)) == BackendJobRef("A", job_id)
