@@ -81,6 +81,15 @@ def restart(holder: dict) -> ServerProcess:
     return server
 
 
+def kill_and_restart(holder: dict, headers: dict) -> ServerProcess:
+    server = holder["aggregator"]
+    left = kill_9(server)
+    assert left == [], f"processes of the killed aggregator still running: {left}"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{server.url}/jobs", headers=headers, timeout=5)
+    return restart(holder)
+
+
 def statuses(url: str, headers: dict, jobs: list[str]) -> dict[str, str]:
     found = {}
     for job_id in jobs:
@@ -115,25 +124,33 @@ def test_kill_9_of_the_aggregator_while_federated_jobs_run(federation):
     phases = {"submitted": time.monotonic() - began}
 
     at_kill = wait_for(server.url, headers, jobs, lambda now: "running" in now.values(), "a running job", 120)
-    left = kill_9(server)
-    assert left == [], f"processes of the killed aggregator still running: {left}"
-    phases["aggregator killed"] = time.monotonic() - began
-    with pytest.raises(requests.ConnectionError):
-        requests.get(f"{server.url}/jobs", headers=headers, timeout=5)
-
-    server = restart(federation)
-    phases["aggregator restarted"] = time.monotonic() - began
-    headers = token_headers(server.url)  # a token of the killed aggregator may be fine too; a new one surely is
+    server = kill_and_restart(federation, headers)
+    phases["killed while jobs ran, restarted"] = time.monotonic() - began
+    # the user's token of before the kill still works (the restarted aggregator reads the same data dir); once a
+    # job has finished and been charged (the look charges it), kill again: the charge must not be repeated
+    at_second_kill = wait_for(server.url, headers, jobs, lambda now: "finished" in now.values(), "a finished job",
+                              240)
+    user_id = requests.get(f"{server.url}/me", headers=headers, timeout=TIMEOUT).json()["user_id"]
+    before = ledger_by_ref(server.data_dir / "aggregator.db", user_id)
+    charged_before = [j for j, s in at_second_kill.items() if s == "finished"
+                      and any(ref.startswith(f"fed-job:A:{j}#") and "charge" in kinds for ref, kinds in before.items())]
+    assert charged_before, f"no finished job charged before the second kill: {sorted(before)}"
+    server = kill_and_restart(federation, headers)
+    phases["killed after a charge, restarted"] = time.monotonic() - began
     final = wait_for(server.url, headers, jobs, lambda now: all(s in ("finished", "error") for s in now.values()),
                      "every job to end", 240)
     phases["every job ended"] = elapsed = time.monotonic() - began
+    listed = {job["id"]: job["status"] for job in requests.get(
+        f"{server.url}/jobs", headers=headers, timeout=TIMEOUT).json()["jobs"]}
+    assert {job_id: listed.get(job_id) for job_id in jobs} == final
 
     documents = {job_id: requests.get(f"{server.url}/jobs/{job_id}", headers=headers, timeout=TIMEOUT).json()
                  for job_id in jobs}
     check_errors_explained(server.url, headers, final)
     downloads = check_results(server.url, headers, final)
     check_ledger(server, headers, documents, final)
-    print(f"\n{JOBS} jobs through the aggregator, at its kill {dict(Counter(at_kill.values()))}; outcome "
+    print(f"\n{JOBS} jobs through the aggregator, at its first kill {dict(Counter(at_kill.values()))}, at its "
+          f"second {dict(Counter(at_second_kill.values()))} ({len(charged_before)} charged); outcome "
           f"{dict(Counter(final.values()))}; {downloads} assets downloaded; {elapsed:.0f} s; phases (s since "
           f"start): {', '.join(f'{k} {v:.0f}' for k, v in phases.items())}")
     assert "finished" in final.values()
