@@ -37,7 +37,8 @@ from backend.settings import load_settings as backend_settings
 from tests.aggregator.app.conftest import FAST_HEALTH, AggregatorServer, wait_until
 from tests.conftest import LiveServer
 from tests.reliability.test_admin_routes import ADMIN
-from tests.reliability.test_isolation import BODIES, GRAPH, SMALL_JOB, _wait_finished, answer, api_rules, fill, methods
+from tests.reliability.test_isolation import (BODIES, GRAPH, SMALL_JOB, User, _wait_finished, answer, api_rules, fill,
+                                              methods)
 
 pytestmark = pytest.mark.usefixtures("job_runner")
 
@@ -64,7 +65,7 @@ SPLIT_JOB = {"title": "A's split job", "process": {"process_graph": {
              "result": True}}}}
 
 
-class FederatedUser:
+class FederatedUser(User):
     """A user known to the aggregator and both backends (same name and password: basic login)."""
 
     def __init__(self, aggregator: AggregatorServer, backends: list[LiveServer]):
@@ -75,13 +76,6 @@ class FederatedUser:
         self.headers = aggregator.auth_headers(name, password)
         self.url = aggregator.url
         self.user_id = self.get("/me").json()["user_id"]
-
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, self.url + path, headers={**self.headers, **kwargs.pop("headers", {})},
-                                timeout=60, **kwargs)
-
-    def get(self, path: str) -> requests.Response:
-        return self.request("GET", path)
 
 
 @pytest.fixture(scope="module")

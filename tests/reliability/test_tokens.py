@@ -157,15 +157,23 @@ def test_forged_and_wrong_oidc_tokens_are_refused(backend, oidc_server, own_idp)
     assert len(cases) == 25
 
 
-def test_no_or_malformed_token(backend):
-    assert "GET /credentials" in refusal(me(backend, None), "AuthenticationRequired")
-    for header, code in [("Bearer", "AuthenticationSchemeInvalid"), ("Basic dXNlcjpwdw==", "AuthenticationSchemeInvalid"),
-                         ("Bearer oidc//x.y.z", "TokenInvalid"), ("Bearer basic//", "TokenInvalid"),
-                         ("Bearer " + "x" * 10_240, "TokenInvalid")]:
-        response = me(backend, header)
+MALFORMED_HEADERS = [("Bearer", "AuthenticationSchemeInvalid"), ("Basic dXNlcjpwdw==", "AuthenticationSchemeInvalid"),
+                     ("Bearer oidc//x.y.z", "TokenInvalid"), ("Bearer basic//", "TokenInvalid"),
+                     ("Bearer " + "x" * 10_240, "TokenInvalid")]
+
+
+def assert_no_or_malformed_tokens_refused(server, headers: list[tuple[str, str]]) -> None:
+    """No token: 401 naming the login route; each malformed header: its code, and a hint at the token forms."""
+    assert "GET /credentials" in refusal(me(server, None), "AuthenticationRequired")
+    for header, code in headers:
+        response = me(server, header)
         body = response.json()
         assert (response.status_code, body["code"]) == (403 if code == "AuthenticationSchemeInvalid" else 401, code)
         assert any(hint in body["message"] for hint in ("basic//", "oidc/")), body
+
+
+def test_no_or_malformed_token(backend):
+    assert_no_or_malformed_tokens_refused(backend, MALFORMED_HEADERS)
 
 
 @pytest.fixture
