@@ -27,11 +27,10 @@ import requests
 from aggregator.auth.tokens import AUDIENCE, FederationTokenSigner
 from backend.auth.basic_tokens import BasicTokenSigner
 from backend.services import secret_key
-from backend.settings import OidcClient, OidcProvider
 from tests.aggregator.app.conftest import AggregatorServer, settings_for
 from tests.reliability.forged_tokens import OwnKeyProvider, b64url, claims_of, new_rsa_key, unsigned, with_claims
 from tests.reliability.test_tokens import (HINTS, MALFORMED_HEADERS, OWN_CLIENT, assert_no_or_malformed_tokens_refused, me,
-                                          oidc_cases, refusal)
+                                          oidc_cases, refusal, trusted_providers)
 from tests.support.fake_backends import FakeBackend
 from tests.support.oidc_server import oidc_server  # noqa: F401  (session fixture)
 from tests.support.postgres import postgres_module_url, postgres_url  # noqa: F401  (fixtures)
@@ -54,13 +53,7 @@ def aggregator(request, oidc_server, own_idp, tmp_path_factory):  # noqa: F811
     """On SQLite and on PostgreSQL (which refuses what SQLite stores: NUL characters, strings over a column's
     size)."""
     database_url = request.getfixturevalue("postgres_module_url") if request.param == "postgres" else None
-    providers = [
-        OidcProvider(id="testidp", issuer=oidc_server.issuer, title="Test IdP",
-                     default_clients=[OidcClient(id=oidc_server.client_id)]),
-        OidcProvider(id="strict", issuer=oidc_server.issuer, title="Test IdP, another client",
-                     audience="another-service"),
-        OidcProvider(id="own", issuer=own_idp.issuer, title="Own keys", default_clients=[OidcClient(id=OWN_CLIENT)]),
-    ]
+    providers = trusted_providers(oidc_server, own_idp)
     with FakeBackend("b1") as one, FakeBackend("b2") as two:
         data_dir = tmp_path_factory.mktemp("aggregator-tokens")
         server = AggregatorServer(settings_for(data_dir, {"b1": one.url, "b2": two.url}, oidc_providers=providers,

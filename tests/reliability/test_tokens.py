@@ -50,18 +50,24 @@ def backend(oidc_server, own_idp, tmp_path_factory):  # noqa: F811
     """A backend trusting the real test server twice (for its client, and for another client only: audience
     'another-service') and the provider whose key the tests hold. No `audience` on the first and the last:
     the default clients' ids are the accepted audiences."""
-    providers = [
+    providers = trusted_providers(oidc_server, own_idp)
+    data_dir = tmp_path_factory.mktemp("tokens")
+    server = LiveServer(create_app(load_settings(data_dir=data_dir, demo_catalog=False, oidc_providers=providers)))
+    server.data_dir = data_dir
+    yield server
+    server.stop()
+
+
+def trusted_providers(oidc_server, own_idp) -> list[OidcProvider]:
+    """The real test server twice (for its client; for another client only: audience 'another-service') and the
+    provider whose key the tests hold; no `audience` on the first and the last: the default clients' ids count."""
+    return [
         OidcProvider(id="testidp", issuer=oidc_server.issuer, title="Test IdP",
                      default_clients=[OidcClient(id=oidc_server.client_id)]),
         OidcProvider(id="strict", issuer=oidc_server.issuer, title="Test IdP, another client",
                      audience="another-service"),
         OidcProvider(id="own", issuer=own_idp.issuer, title="Own keys", default_clients=[OidcClient(id=OWN_CLIENT)]),
     ]
-    data_dir = tmp_path_factory.mktemp("tokens")
-    server = LiveServer(create_app(load_settings(data_dir=data_dir, demo_catalog=False, oidc_providers=providers)))
-    server.data_dir = data_dir
-    yield server
-    server.stop()
 
 
 def me(server, authorization: str | None) -> requests.Response:
