@@ -71,7 +71,8 @@ def test_geotiff_band_math_reads_the_uploaded_pixels(scene, tmp_path):
         np.testing.assert_array_equal(values.ravel()[1:], expected.ravel()[1:])
 
 
-def test_netcdf_with_time_is_read_as_bands_over_time(live_server, tmp_path):
+@pytest.mark.parametrize("file_format", ["NETCDF4", "NETCDF3_64BIT"])  # HDF5-based and classic: two engines
+def test_netcdf_with_time_is_read_as_bands_over_time(live_server, tmp_path, file_format):
     con = _client(live_server)
     values = np.random.default_rng(1).uniform(0, 1, (3, 20, 25)).astype("float32")
     x = WEST + PIXEL / 2 + PIXEL * np.arange(25)
@@ -80,7 +81,7 @@ def test_netcdf_with_time_is_read_as_bands_over_time(live_server, tmp_path):
                          coords={"t": np.array(["2024-05-01", "2024-05-11", "2024-05-21"], dtype="datetime64[ns]"),
                                  "y": y, "x": x})
     dataset.rio.write_crs("EPSG:32631", inplace=True)
-    dataset.to_netcdf(tmp_path / "ndvi.nc")
+    dataset.to_netcdf(tmp_path / "ndvi.nc", format=file_format)
     con.upload_file(tmp_path / "ndvi.nc", target="series/ndvi.nc")
 
     mean = {"process_id": "reduce_dimension", "arguments": {
@@ -92,6 +93,14 @@ def test_netcdf_with_time_is_read_as_bands_over_time(live_server, tmp_path):
         assert (result.count, result.crs.to_epsg()) == (1, 32631)
         assert result.transform == from_origin(WEST, NORTH, PIXEL, PIXEL)
         np.testing.assert_allclose(result.read(1), values.mean(axis=0), rtol=1e-6)
+
+
+def test_a_file_that_is_no_netcdf_is_refused_as_netcdf(scene, tmp_path):
+    con, _ = scene  # in/scene.tif: a GeoTIFF, which GDAL (xarray's guess) would read
+    with pytest.raises(OpenEoApiError) as caught:
+        con.download({"load": _load("in/scene.tif", "netCDF"), "save": _save("load")}, tmp_path / "out.tif")
+    assert (caught.value.http_status_code, caught.value.code) == (400, "FormatUnsuitable")
+    assert "'in/scene.tif' is not a netCDF file" in caught.value.message
 
 
 def test_geojson_geometries_from_the_workspace(scene, tmp_path):

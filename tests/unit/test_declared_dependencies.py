@@ -29,7 +29,10 @@ RUNTIME_ONLY = {
     "dask-geopandas": "imported by openeo_processes_dask.process_implementations.data_model",
     "stac-validator": "imported by openeo_processes_dask...cubes.load",
     # Optional imports of xarray that our writers rely on.
-    "netcdf4": "xarray's engine='netcdf4' (writers/raster_netcdf.py, writers/vector.py)",
+    "h5netcdf": "xarray's engine='h5netcdf' (writers/raster_netcdf.py, writers/vector.py, load_uploaded_files)",
+    "h5py": "h5netcdf's HDF5 backend (h5netcdf declares it optional)",
+    "scipy": "xarray's engine='scipy': uploaded classic netCDF files (processes/load_uploaded_files.py)",
+    "netcdf4": "a library UDFs may import (backend/processing/udf/runtimes.py)",
     "zarr": "xarray's Dataset.to_zarr (writers/raster_zarr.py)",
 }
 

@@ -143,13 +143,28 @@ def _read_geotiff(local: Path, path: str) -> xr.DataArray:
 _X, _Y, _T = ("x", "lon", "longitude"), ("y", "lat", "latitude"), ("t", "time")
 
 
+def _netcdf_engine(local: Path) -> str | None:
+    """xarray's engine for the file's format, chosen by its signature: never xarray's guess, which could hand
+    the file to GDAL (the rasterio engine, see above). Both engines are thread-safe, the netCDF4 library is
+    not (writers/raster_netcdf.py)."""
+    with local.open("rb") as file:
+        head = file.read(8)
+    if head == b"\x89HDF\r\n\x1a\n":
+        return "h5netcdf"
+    if head[:3] == b"CDF" and head[3:4] in (b"\x01", b"\x02"):  # classic netCDF (64-bit offsets: 2)
+        return "scipy"
+    return None
+
+
 def _read_netcdf(local: Path, path: str) -> xr.DataArray:
     import rioxarray  # noqa: F401  (registers .rio)
 
+    engine = _netcdf_engine(local)
+    if engine is None:
+        raise FormatUnsuitable(reason=f"'{path}' is not a netCDF file (neither netCDF-4/HDF5 nor classic netCDF)")
     try:
-        # the netCDF library only: xarray's guess could hand the file to GDAL (the rasterio engine), see above
-        dataset = xr.open_dataset(local, chunks={}, decode_coords="all", engine="netcdf4")
-    except (OSError, ValueError) as exc:
+        dataset = xr.open_dataset(local, chunks={}, decode_coords="all", engine=engine)
+    except (OSError, ValueError, TypeError) as exc:
         raise FormatUnsuitable(reason=f"'{path}' is not a netCDF file xarray can read ({exc})") from None
     x = next((d for d in _X if d in dataset.dims), None)
     y = next((d for d in _Y if d in dataset.dims), None)

@@ -12,6 +12,11 @@ Layout written by :func:`cf_dataset` (shared with the Zarr writer):
   so GDAL and ``rioxarray`` recover CRS and transform;
 - data stays float32/float64 (other types become float32), ``_FillValue = NaN``.
 Dask-backed cubes are written chunk by chunk (``to_netcdf`` with dask streams; nothing is loaded whole).
+
+Written with xarray's h5netcdf engine, not netcdf4: request threads of one process write (and read) netCDF
+at the same time, and the netCDF4 library crashes the process then (a segfault within seconds, xarray's
+locks do not cover metadata, open or close); h5py serialises every HDF5 call. The files are the same
+netCDF-4 (HDF5) files any netCDF reader opens.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from .common import (WrittenResult, bandless_name, cube_crs, float_cube, labels,
 
 MEDIA_TYPE = "application/x-netcdf"
 FILENAME = "result.nc"
+ENGINE = "h5netcdf"  # thread-safe (see above); also the vector writer's
 GRID_MAPPING = "crs"
 # The variable of a band-less cube that carries no name: VITO/CDSE write "var", and readers such as the openEO
 # test suite's read a file whose only variable is "var" as a cube without bands (any other name: one band).
@@ -96,5 +102,5 @@ def write_netcdf(value, options: dict, target_dir: Path, metadata: dict[str, str
         if coord in ds.coords:
             encoding[coord] = {"_FillValue": None}
     path = target(target_dir, FILENAME)
-    ds.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=encoding, compute=True)
+    ds.to_netcdf(path, engine=ENGINE, format="NETCDF4", encoding=encoding, compute=True)
     return WrittenResult(path=path, media_type=MEDIA_TYPE, filename=FILENAME)

@@ -33,6 +33,7 @@ import pandas as pd
 import shapely
 import xarray as xr
 
+from . import raster_netcdf
 from .common import (WrittenResult, cube_crs, geometry_dim, is_geometry_array, labels, sanitize_name, target,
                      unsuitable)
 from .json_csv import jsonable
@@ -198,5 +199,5 @@ def write_netcdf(value, options: dict, target_dir: Path) -> WrittenResult:
         if entry["complevel"] is None:
             del entry["complevel"]
     path = target(target_dir, NETCDF_FILENAME)
-    out.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=encoding)
+    out.to_netcdf(path, engine=raster_netcdf.ENGINE, format="NETCDF4", encoding=encoding)
     return WrittenResult(path=path, media_type=NETCDF_MEDIA_TYPE, filename=NETCDF_FILENAME)
