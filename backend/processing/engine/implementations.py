@@ -35,6 +35,12 @@ class Implementation:
         return frozenset(inspect.signature(self.function).parameters)
 
     @functools.cached_property
+    def takes_any_keyword(self) -> bool:
+        """The function has ``**kwargs`` (inspect.signature is too slow to ask on every call)."""
+        parameters = inspect.signature(self.function).parameters.values()
+        return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+    @functools.cached_property
     def argument_checks(self) -> dict[str, ArgumentCheck]:
         """The spec's parameter schemas compiled for run-time checks (those with a schema), built once."""
         return {p["name"]: ArgumentCheck(p["schema"]) for p in self.spec.get("parameters", [])
@@ -77,8 +83,7 @@ class Implementations:
 def _accepted(process_id: str, entry: Implementation, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Drop spec parameters the Python function lacks when they carry their default (e.g. `context`);
     refuse a real value for one, rather than ignoring it silently."""
-    parameters = inspect.signature(entry.function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+    if entry.takes_any_keyword:
         return kwargs
     defaults = {p["name"]: p.get("default") for p in entry.spec.get("parameters", [])}
     accepted = {}

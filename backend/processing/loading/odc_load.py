@@ -114,8 +114,9 @@ def decode(raw: xr.DataArray, nodata, scales: np.ndarray, offsets: np.ndarray):
     """The decoded float32 values of one band's (t, y, x) array: a dask array for a dask array."""
     data = raw.data
     if isinstance(data, dsa.Array):
+        # meta given: else Dask calls the function on an empty block to find out (~1 ms per band)
         return data.map_blocks(partial(_decode_block, nodata=nodata, scales=scales, offsets=offsets),
-                               dtype=np.float32)
+                               dtype=np.float32, meta=np.empty((0,) * data.ndim, np.float32))
     return _decode_block(np.asarray(data), nodata=nodata, scales=scales, offsets=offsets)
 
 
