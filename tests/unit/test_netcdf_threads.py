@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = textwrap.dedent("""
-    import sys, tempfile
+    import sys
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
 
@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent("""
     from backend.processing.processes.load_uploaded_files import _read_netcdf
     from backend.processing.writers import write_result
 
-    root = Path(tempfile.mkdtemp())
+    root = Path(sys.argv[2])
 
     def cube(factor):
         data = da.arange(3 * 2 * 64 * 48, chunks=3 * 2 * 64 * 48 // 4, dtype="float32").reshape(3, 2, 64, 48)
@@ -46,7 +46,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_overlapping_threads_write_and_read_netcdf_without_crashing():
-    done = subprocess.run([sys.executable, "-c", SCRIPT, "6"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=240, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+def test_overlapping_threads_write_and_read_netcdf_without_crashing(tmp_path):
+    done = subprocess.run([sys.executable, "-c", SCRIPT, "6", str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=240, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr[-3000:]
